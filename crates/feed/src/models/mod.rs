@@ -1,0 +1,215 @@
+//! Recommendation models. Every model implements [`Recommender`]: `fit` on a training set
+//! (optionally with aggregate item statistics imported from other regions), then
+//! `score_user` fills a score for every item; the harness masks the user's training items.
+
+mod ease;
+mod ials;
+mod knn;
+mod popular;
+mod reelm;
+
+pub use ease::Ease;
+pub use ials::{Ials, IalsParams};
+pub use knn::ItemKnn;
+pub use popular::MostPopular;
+pub use reelm::{Profile, Reelm, ReelmParams};
+
+use crate::data::Interactions;
+use crate::linalg::NotPositiveDefinite;
+use crate::split::ItemAggregates;
+
+/// Dense item×item models refuse catalogs larger than this (a dense f64 Gram matrix of 8000²
+/// is 512 MB, and the inverse needs two more of those).
+pub const MAX_DENSE_ITEMS: usize = 8000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{model}: {n_items} items is more than the {max} a dense item×item model handles")]
+    TooManyItems {
+        model: &'static str,
+        n_items: usize,
+        max: usize,
+    },
+    #[error("{model}: {source}")]
+    Numeric {
+        model: &'static str,
+        #[source]
+        source: NotPositiveDefinite,
+    },
+    #[error("{0}: score_user called before fit")]
+    NotFitted(&'static str),
+}
+
+/// A top-N recommender over a fixed item index space.
+pub trait Recommender {
+    /// Short name with the hyper-parameters, e.g. `EASE(lambda=400)`.
+    fn describe(&self) -> String;
+
+    /// Fits on `train` alone.
+    fn fit(&mut self, train: &Interactions) -> Result<(), ModelError> {
+        self.fit_with(train, None)
+    }
+
+    /// Fits on a region's own `train` rows plus, if given, aggregates imported from other
+    /// regions (models that cannot use aggregates ignore them).
+    fn fit_with(
+        &mut self,
+        train: &Interactions,
+        imported: Option<&ItemAggregates>,
+    ) -> Result<(), ModelError>;
+
+    /// Writes a score for every item into `out` (`out.len() == n_items`); higher is better.
+    /// Items the user already has may get any score: callers mask them.
+    fn score_user(&self, user: usize, out: &mut [f32]) -> Result<(), ModelError>;
+}
+
+/// Dense item×item Gram matrix `XᵀX` of the binary interaction matrix (co-occurrence counts,
+/// diagonal = item popularity), plus imported aggregate counts.
+pub(crate) fn dense_gram(
+    model: &'static str,
+    train: &Interactions,
+    imported: Option<&ItemAggregates>,
+) -> Result<Vec<f64>, ModelError> {
+    let n = train.n_items;
+    if n > MAX_DENSE_ITEMS {
+        return Err(ModelError::TooManyItems {
+            model,
+            n_items: n,
+            max: MAX_DENSE_ITEMS,
+        });
+    }
+    let mut g = vec![0.0f64; n * n];
+    let mut items: Vec<usize> = Vec::new();
+    for row in &train.rows {
+        items.clear();
+        items.extend(row.iter().map(|e| e.item as usize));
+        for &i in &items {
+            let r = &mut g[i * n..i * n + n];
+            for &j in &items {
+                r[j] += 1.0;
+            }
+        }
+    }
+    if let Some(agg) = imported {
+        for (i, &c) in agg.item_users.iter().enumerate().take(n) {
+            g[i * n + i] += f64::from(c);
+        }
+        for &(i, j, c) in &agg.pairs {
+            let (i, j) = (i as usize, j as usize);
+            g[i * n + j] += f64::from(c);
+            g[j * n + i] += f64::from(c);
+        }
+    }
+    Ok(g)
+}
+
+/// EASE-style closed form: `P = (G + diag(reg))⁻¹`, `B[j][i] = −P[j][i] / P[i][i]`, `B[i][i] = 0`.
+/// Returned row-major as f32: row `j` holds the weights from history item `j` to every item.
+pub(crate) fn ease_weights(
+    model: &'static str,
+    mut g: Vec<f64>,
+    n: usize,
+    reg: impl Fn(usize, f64) -> f64,
+) -> Result<Vec<f32>, ModelError> {
+    for i in 0..n {
+        let d = g[i * n + i];
+        g[i * n + i] = d + reg(i, d);
+    }
+    let p = crate::linalg::spd_inverse(&g, n).map_err(|source| ModelError::Numeric {
+        model,
+        source,
+    })?;
+    drop(g);
+    let diag: Vec<f64> = (0..n).map(|i| p[i * n + i]).collect();
+    let mut b = vec![0.0f32; n * n];
+    for j in 0..n {
+        for i in 0..n {
+            if i != j {
+                b[j * n + i] = (-p[j * n + i] / diag[i]) as f32;
+            }
+        }
+    }
+    Ok(b)
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    //! A synthetic data set with planted structure: items form clusters, each user likes one or
+    //! two clusters and interacts with random items of them (plus a little noise).
+    use crate::data::{Event, Interactions};
+    use crate::split::{TestSet, random_split};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    pub fn planted(n_users: usize, n_items: usize, n_clusters: usize, seed: u64) -> Interactions {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let per = n_items / n_clusters;
+        let mut rows = Vec::new();
+        for _ in 0..n_users {
+            let c1 = rng.random_range(0..n_clusters);
+            let c2 = rng.random_range(0..n_clusters);
+            let n = rng.random_range(12..30);
+            let mut row = Vec::new();
+            for t in 0..n {
+                let item = if rng.random_bool(0.1) {
+                    rng.random_range(0..n_items)
+                } else {
+                    let c = if rng.random_bool(0.7) { c1 } else { c2 };
+                    // popular items within a cluster are more likely
+                    let r: f64 = rng.random();
+                    c * per + ((r * r) * per as f64) as usize
+                };
+                row.push(Event {
+                    item: item as u32,
+                    ts: t as i64,
+                    weight: 1.0,
+                });
+            }
+            rows.push(row);
+        }
+        Interactions::from_rows(n_items, rows)
+    }
+
+    pub fn split() -> (Interactions, TestSet) {
+        random_split(&planted(300, 120, 6, 7), 0.75, 11)
+    }
+
+    /// Mean nDCG@10 of a fitted model, masking training items.
+    pub fn ndcg(
+        model: &dyn super::Recommender,
+        train: &Interactions,
+        test: &TestSet,
+    ) -> f64 {
+        crate::eval::evaluate_model(model, train, test, 10)
+            .expect("evaluate")
+            .mean("ndcg@10")
+    }
+
+    /// nDCG@10 of a seeded random ranking.
+    pub fn random_ndcg(train: &Interactions, test: &TestSet) -> f64 {
+        let mut m = Random;
+        super::Recommender::fit(&mut m, train).expect("fit");
+        ndcg(&m, train, test)
+    }
+
+    struct Random;
+    impl super::Recommender for Random {
+        fn describe(&self) -> String {
+            "Random".into()
+        }
+        fn fit_with(
+            &mut self,
+            _: &Interactions,
+            _: Option<&crate::split::ItemAggregates>,
+        ) -> Result<(), super::ModelError> {
+            Ok(())
+        }
+        fn score_user(&self, user: usize, out: &mut [f32]) -> Result<(), super::ModelError> {
+            let mut rng = ChaCha8Rng::seed_from_u64(user as u64);
+            for v in out.iter_mut() {
+                *v = rng.random();
+            }
+            Ok(())
+        }
+    }
+}
