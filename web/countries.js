@@ -43,8 +43,8 @@ export function countries() {
   return list.sort((a, b) => collator.compare(a.name, b.name));
 }
 
-/** Human names for the region ids the server uses; unknown ids are shown as they are. */
-export function regionName(id) {
-  const names = { eu: 'the EU region', us: 'the US region', ap: 'the Asia-Pacific region' };
-  return names[id] || `the ${String(id).toUpperCase()} region`;
+/** Short human names for the region ids the server uses ("eu" -> "EU"); unknown ids as they are. */
+export function regionLabel(id) {
+  const names = { eu: 'EU', us: 'US', ap: 'Asia-Pacific' };
+  return names[id] || String(id).toUpperCase();
 }

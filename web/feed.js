@@ -150,7 +150,9 @@ export function createFeed({ load, initial = [], empty = 'No videos yet.', label
   function syncMuteButtons() {
     const muted = !soundOn || soundBlocked;
     for (const s of slides) {
-      s.muteBtn.replaceChildren(icon(muted ? 'mutedOn' : 'mutedOff'));
+      // Until the visitor has chosen once, spell out that a tap brings the sound.
+      const hint = muted && localStorage.getItem(SOUND_KEY) === null;
+      s.muteBtn.replaceChildren(icon(muted ? 'mutedOn' : 'mutedOff'), hint ? h('span', { class: 'mute-hint' }, 'Tap to unmute') : null);
       s.muteBtn.setAttribute('aria-label', muted ? 'Unmute' : 'Mute');
       s.muteBtn.setAttribute('aria-pressed', String(!muted));
       s.muteBtn.classList.toggle('is-muted', muted);

@@ -3,7 +3,7 @@
 
 import { api } from '../api.js';
 import { me } from '../session.js';
-import { regionName } from '../countries.js';
+import { regionLabel } from '../countries.js';
 import { h, icon } from '../ui.js';
 
 export async function privacyView(root, _params, { isCurrent }) {
@@ -36,7 +36,7 @@ export async function privacyView(root, _params, { isCurrent }) {
   body.replaceChildren(
     h('section', { class: 'card location-card', 'aria-label': 'Your home region' },
       h('dl', { class: 'facts' },
-        h('div', {}, h('dt', {}, 'Region'), h('dd', { class: 'fact-region' }, `${regionName(loc.region)} (${loc.region})`)),
+        h('div', {}, h('dt', {}, 'Region'), h('dd', { class: 'fact-region' }, regionLabel(loc.region))),
         h('div', {}, h('dt', {}, 'Data center'), h('dd', { class: 'fact-dc' }, loc.data_center)),
         h('div', {}, h('dt', {}, 'Jurisdiction'), h('dd', { class: 'fact-jurisdiction' }, loc.jurisdiction))),
       h('p', { class: 'muted' },

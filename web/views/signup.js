@@ -4,7 +4,7 @@
 import { api } from '../api.js';
 import { setMe } from '../session.js';
 import { navigate, nextParam } from '../router.js';
-import { countries, regionName } from '../countries.js';
+import { countries, regionLabel } from '../countries.js';
 import { h, icon, toast } from '../ui.js';
 
 export function signupView(root) {
@@ -41,7 +41,7 @@ export function signupView(root) {
       if (seq !== placementSeq) return; // the visitor picked another country meanwhile
       placement.classList.add('is-ready');
       placement.replaceChildren(icon('shield', 'icon icon-sm'),
-        ` Your account and personal data will be stored in ${regionName(p.region)} (${p.data_center}).`);
+        ` Your account and personal data will be stored in the ${regionLabel(p.region)} region (${p.data_center}).`);
       placement.dataset.region = p.region;
     } catch (err) {
       if (seq !== placementSeq) return;
