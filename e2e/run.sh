@@ -23,6 +23,7 @@ DATA_DIR="$(mktemp -d -t reelm-e2e.XXXXXX)"
 PORT="$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")"
 URL="http://127.0.0.1:${PORT}"
 mkdir -p artifacts
+rm -f artifacts/*.png # screenshots of an earlier run would mislead
 SERVER_LOG="artifacts/server.log"
 
 SERVER_PID=""

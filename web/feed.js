@@ -101,6 +101,7 @@ export function createFeed({ load, initial = [], empty = 'No videos yet.', label
 
   async function play(s) {
     const v = s.videoEl;
+    if (s.el.classList.contains('is-dismissed')) return; // "not interested": stays still
     v.muted = !soundOn || soundBlocked;
     syncMuteButtons();
     try {

@@ -241,6 +241,7 @@ for (const size of ['phone', 'desktop']) {
       }
       await activeSlide().getByRole('button', { name: 'Not interested' }).click();
       await waitActiveChange(id);
+      await page.waitForTimeout(700); // let the smooth scroll settle for the screenshot
       await t.shot('not-interested');
     });
 

@@ -56,7 +56,7 @@ export async function privacyView(root, _params, { isCurrent }) {
           h('td', {}, c.stays_in_region
             ? h('span', { class: 'badge badge-ok' }, 'Yes')
             : h('span', { class: 'badge badge-warn' }, 'May leave the region')),
-          h('td', { class: 'num' }, String(c.rows)),
+          h('td', { class: 'num', dataset: { unit: c.rows === 1 ? 'record' : 'records' } }, String(c.rows)),
           h('td', {}, (c.tables || []).map((t) => h('code', {}, t)))))))),
   );
   return undefined;
