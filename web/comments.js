@@ -86,6 +86,12 @@ export function openComments(video, { onCountChange = () => {} } = {}) {
   }
 
   more.addEventListener('click', loadPage);
+  // Older comments load by themselves when the reader reaches the end of the list.
+  const io = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting) && !more.hidden) loadPage();
+  }, { root: dialog.querySelector('.drawer-body') });
+  io.observe(more);
+  dialog.addEventListener('close', () => io.disconnect());
   closeBtn.addEventListener('click', () => dialog.close());
   dialog.addEventListener('click', (e) => { if (e.target === dialog) dialog.close(); });
   dialog.addEventListener('close', () => dialog.remove());

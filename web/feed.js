@@ -494,6 +494,11 @@ export function createFeed({ load, initial = [], empty = 'No videos yet.', label
   document.addEventListener('visibilitychange', onVisibility);
   window.addEventListener('pagehide', onPageHide);
 
+  // Desktop only (CSS): explicit previous/next buttons for people without a wheel.
+  const nav = h('div', { class: 'feed-nav' },
+    h('button', { class: 'icon-btn feed-nav-btn', type: 'button', 'aria-label': 'Previous video', onClick: () => go(-1) }, icon('up')),
+    h('button', { class: 'icon-btn feed-nav-btn', type: 'button', 'aria-label': 'Next video', onClick: () => go(1) }, icon('down')));
+
   el.append(status);
   append(initial);
   loadMore();
@@ -515,7 +520,7 @@ export function createFeed({ load, initial = [], empty = 'No videos yet.', label
     }
   }
 
-  return { el, destroy, focus: () => el.focus({ preventScroll: true }) };
+  return { el: h('div', { class: 'feed-wrap' }, el, nav), destroy, focus: () => el.focus({ preventScroll: true }) };
 }
 
 function captionEl(v) {
