@@ -1,0 +1,171 @@
+//! Connecting, migrating and checking a database, for either dialect.
+
+use crate::registry::{self, Scope};
+use crate::schema::{self, Migration};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("unique constraint violated: {0}")]
+    Unique(String),
+    #[error(
+        "the schema has columns with no data class in the registry: {0:?}; declare them in reelm-store's registry.rs"
+    )]
+    Unclassified(Vec<String>),
+    #[error("cannot open store {url}: {message}")]
+    Open { url: String, message: String },
+}
+
+impl StoreError {
+    /// Maps a unique-constraint failure to [`StoreError::Unique`] so callers can tell the
+    /// person "that handle is taken" instead of failing.
+    pub(crate) fn from_sqlx(e: sqlx::Error) -> StoreError {
+        if let sqlx::Error::Database(db) = &e
+            && db.is_unique_violation()
+        {
+            return StoreError::Unique(db.message().to_owned());
+        }
+        StoreError::Db(e)
+    }
+}
+
+/// A connection pool to one database (a cell's or the directory's).
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub(crate) pool: AnyPool,
+    pub dialect: Dialect,
+}
+
+impl Db {
+    /// Opens `url` (`sqlite://path` creating the file and its folder, or `postgres://…`),
+    /// applies pending migrations for `scope` and refuses a schema with unclassified columns.
+    pub async fn open(url: &str, scope: Scope, max_connections: u32) -> Result<Db, StoreError> {
+        sqlx::any::install_default_drivers();
+        let open_err = |message: String| StoreError::Open { url: url.to_owned(), message };
+        let (dialect, connect_url) = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+            let path = path.split('?').next().unwrap_or(path);
+            if path != ":memory:" {
+                if let Some(parent) = std::path::Path::new(path).parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| open_err(e.to_string()))?;
+                }
+            }
+            (Dialect::Sqlite, format!("sqlite://{path}?mode=rwc"))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Dialect::Postgres, url.to_owned())
+        } else {
+            return Err(open_err("use a sqlite:// or postgres:// URL".into()));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        // WAL lets readers run beside the single writer; NORMAL sync is durable
+                        // across application crashes (not power loss) and much faster; the busy
+                        // timeout queues writers instead of failing under load.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&connect_url)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        let db = Db { pool, dialect };
+        let migrations = match scope {
+            Scope::Cell => schema::CELL_MIGRATIONS,
+            Scope::Directory => schema::DIRECTORY_MIGRATIONS,
+        };
+        db.migrate(migrations).await?;
+        db.check_classified(scope).await?;
+        Ok(db)
+    }
+
+    async fn migrate(&self, migrations: &[Migration]) -> Result<(), StoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await?;
+        let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| r.get::<i64, _>(0))
+            .collect();
+        for m in migrations.iter().filter(|m| !applied.contains(&m.version)) {
+            tracing::info!(version = m.version, name = m.name, "applying migration");
+            let mut tx = self.pool.begin().await?;
+            for statement in m.statements {
+                let sql = schema::render(statement, self.dialect);
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(m.version)
+                .bind(reelm_core::now_ms())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// Every `(table, column)` of the live schema.
+    pub async fn live_columns(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows: Vec<AnyRow> = match self.dialect {
+            Dialect::Sqlite => {
+                sqlx::query(
+                    "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p
+                     WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY m.name, p.cid",
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Dialect::Postgres => {
+                sqlx::query(
+                    "SELECT CAST(table_name AS TEXT), CAST(column_name AS TEXT) FROM information_schema.columns
+                     WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position",
+                )
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect())
+    }
+
+    async fn check_classified(&self, scope: Scope) -> Result<(), StoreError> {
+        let missing = registry::unclassified(scope, &self.live_columns().await?);
+        if missing.is_empty() { Ok(()) } else { Err(StoreError::Unclassified(missing)) }
+    }
+
+    /// Number of rows in `table`, which must be a registered table name.
+    pub async fn count_rows(&self, table: &'static str) -> Result<i64, StoreError> {
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(&self.pool).await?.get::<i64, _>(0))
+    }
+
+    /// Executes raw SQL; for tests that need to plant a violation or an unclassified column.
+    pub async fn execute_unchecked(&self, sql: &str) -> Result<u64, StoreError> {
+        Ok(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&self.pool).await?.rows_affected())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,248 @@
+//! The data-class registry: the single place that says which class every table and column
+//! holds, and whose data a row is (its *owner column*). Start-up refuses a schema with a column
+//! missing here, and the residency audit uses the owner columns to prove placement.
+
+use reelm_core::DataClass;
+use reelm_core::DataClass::*;
+
+/// Which database a table lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every region's cell store has the table.
+    Cell,
+    /// Only the global directory has the table.
+    Directory,
+}
+
+#[derive(Debug)]
+pub struct TableSpec {
+    pub name: &'static str,
+    pub scope: Scope,
+    /// The column holding the id of the person whose data the row is. For tables of a
+    /// home-bound class, every row must sit in that person's home region.
+    pub owner_column: Option<&'static str>,
+    pub columns: &'static [(&'static str, DataClass)],
+}
+
+impl TableSpec {
+    /// The most restrictive class of the table's columns: what the table as a whole holds.
+    pub fn class(&self) -> DataClass {
+        let rank = |c: DataClass| match c {
+            Public => 0,
+            Aggregate => 1,
+            Operational => 2,
+            Derived => 3,
+            Behavioral => 4,
+            Personal => 5,
+            Sensitive => 6,
+        };
+        self.columns.iter().map(|(_, c)| *c).max_by_key(|c| rank(*c)).unwrap_or(Operational)
+    }
+
+    /// True when the table's rows must stay in their owner's home region.
+    pub fn home_bound(&self) -> bool {
+        self.class().bound_to_home_region()
+    }
+}
+
+pub static TABLES: &[TableSpec] = &[
+    TableSpec {
+        name: "schema_migrations",
+        scope: Scope::Cell,
+        owner_column: None,
+        columns: &[("version", Operational), ("applied_at", Operational)],
+    },
+    TableSpec {
+        name: "profiles",
+        scope: Scope::Cell,
+        owner_column: Some("user_id"),
+        columns: &[
+            ("user_id", Public),
+            ("handle", Public),
+            ("display_name", Public),
+            ("bio", Public),
+            ("follower_count", Public),
+            ("following_count", Public),
+            ("video_count", Public),
+            ("like_count", Public),
+            ("created_at", Public),
+        ],
+    },
+    TableSpec {
+        name: "accounts",
+        scope: Scope::Cell,
+        owner_column: Some("user_id"),
+        columns: &[
+            ("user_id", Personal),
+            // A keyed hash of the normalized email, so uniqueness and log-in by email work
+            // without storing the address in clear.
+            ("email_index", Personal),
+            ("email_enc", Personal),
+            ("password_hash", Personal),
+            ("birth_date_enc", Personal),
+            ("country_enc", Personal),
+            ("created_at", Personal),
+        ],
+    },
+    TableSpec {
+        name: "user_keys",
+        scope: Scope::Cell,
+        owner_column: Some("user_id"),
+        columns: &[
+            ("user_id", Personal),
+            // The person's data key, wrapped (encrypted) by the region key. Deleting this row
+            // crypto-shreds every encrypted field of the person, wherever copies went.
+            ("key_id", Personal),
+            ("wrapped_key", Personal),
+            ("created_at", Personal),
+        ],
+    },
+    TableSpec {
+        name: "sessions",
+        scope: Scope::Cell,
+        owner_column: Some("user_id"),
+        columns: &[
+            ("token_hash", Personal),
+            ("user_id", Personal),
+            ("created_at", Personal),
+            ("expires_at", Personal),
+        ],
+    },
+    TableSpec {
+        name: "videos",
+        scope: Scope::Cell,
+        owner_column: Some("creator_id"),
+        columns: &[
+            ("id", Public),
+            ("creator_id", Public),
+            ("caption", Public),
+            ("hashtags", Public),
+            ("language", Public),
+            ("duration_ms", Public),
+            ("width", Public),
+            ("height", Public),
+            ("status", Public),
+            ("media_key", Public),
+            ("poster_key", Public),
+            ("created_at", Public),
+            ("like_count", Public),
+            ("comment_count", Public),
+            ("view_count", Public),
+        ],
+    },
+    TableSpec {
+        name: "media_objects",
+        scope: Scope::Cell,
+        owner_column: None,
+        columns: &[
+            ("object_key", Public),
+            ("video_id", Public),
+            ("kind", Public),
+            ("bytes", Public),
+            ("content_type", Public),
+            ("created_at", Public),
+        ],
+    },
+    TableSpec {
+        name: "follows",
+        scope: Scope::Cell,
+        owner_column: Some("follower_id"),
+        columns: &[("follower_id", Behavioral), ("followee_id", Behavioral), ("created_at", Behavioral)],
+    },
+    TableSpec {
+        name: "likes",
+        scope: Scope::Cell,
+        owner_column: Some("user_id"),
+        columns: &[("user_id", Behavioral), ("video_id", Behavioral), ("created_at", Behavioral)],
+    },
+    TableSpec {
+        name: "comments",
+        scope: Scope::Cell,
+        owner_column: Some("author_id"),
+        columns: &[
+            ("id", Behavioral),
+            ("video_id", Behavioral),
+            ("author_id", Behavioral),
+            ("body", Behavioral),
+            ("created_at", Behavioral),
+        ],
+    },
+    TableSpec {
+        name: "view_events",
+        scope: Scope::Cell,
+        owner_column: Some("user_id"),
+        columns: &[
+            ("id", Behavioral),
+            ("user_id", Behavioral),
+            ("video_id", Behavioral),
+            ("watch_ms", Behavioral),
+            ("completed", Behavioral),
+            ("created_at", Behavioral),
+        ],
+    },
+    TableSpec {
+        name: "not_interested",
+        scope: Scope::Cell,
+        owner_column: Some("user_id"),
+        columns: &[
+            ("user_id", Behavioral),
+            ("video_id", Behavioral),
+            ("creator_id", Behavioral),
+            ("created_at", Behavioral),
+        ],
+    },
+    TableSpec {
+        name: "schema_migrations",
+        scope: Scope::Directory,
+        owner_column: None,
+        columns: &[("version", Operational), ("applied_at", Operational)],
+    },
+    TableSpec {
+        name: "directory_users",
+        scope: Scope::Directory,
+        owner_column: None,
+        // The directory is global, so it holds nothing personal: a public handle and where
+        // the person's data lives.
+        columns: &[("user_id", Operational), ("handle", Public), ("region", Operational), ("created_at", Operational)],
+    },
+];
+
+pub fn tables(scope: Scope) -> impl Iterator<Item = &'static TableSpec> {
+    TABLES.iter().filter(move |t| t.scope == scope)
+}
+
+pub fn table(scope: Scope, name: &str) -> Option<&'static TableSpec> {
+    tables(scope).find(|t| t.name == name)
+}
+
+/// Columns present in a live schema but missing from the registry, as `table.column`.
+pub fn unclassified(scope: Scope, live: &[(String, String)]) -> Vec<String> {
+    live.iter()
+        .filter(|(t, c)| !table(scope, t).is_some_and(|spec| spec.columns.iter().any(|(name, _)| name == c)))
+        .map(|(t, c)| format!("{t}.{c}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_columns_are_declared_columns() {
+        for t in TABLES {
+            if let Some(owner) = t.owner_column {
+                assert!(t.columns.iter().any(|(c, _)| *c == owner), "{}.{owner}", t.name);
+            }
+            if t.home_bound() {
+                assert!(t.owner_column.is_some(), "home-bound table {} needs an owner column", t.name);
+            }
+        }
+    }
+
+    #[test]
+    fn the_directory_holds_nothing_personal() {
+        for t in tables(Scope::Directory) {
+            assert!(!t.home_bound(), "{} is home-bound but global", t.name);
+        }
+    }
+}
