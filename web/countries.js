@@ -8,7 +8,7 @@ const CODES = (
   'KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ ' +
   'MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PR PS PT PW PY QA ' +
   'RE RO RS RU RW SA SB SC SD SE SG SH SI SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TG TH TJ TK TL TM TN TO TR ' +
-  'TT TV TW TZ UA UG US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW'
+  'TT TV TW TZ UA UG US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW'
 ).split(' ');
 
 // English fallbacks for the most common choices, in case Intl.DisplayNames is unavailable.
@@ -19,7 +19,6 @@ const FALLBACK = {
   IT: 'Italy', JP: 'Japan', LI: 'Liechtenstein', LT: 'Lithuania', LU: 'Luxembourg', LV: 'Latvia', MT: 'Malta',
   MX: 'Mexico', NL: 'Netherlands', NO: 'Norway', PL: 'Poland', PT: 'Portugal', RO: 'Romania', SE: 'Sweden',
   SI: 'Slovenia', SK: 'Slovakia', US: 'United States', AU: 'Australia', SG: 'Singapore', KR: 'South Korea',
-  XK: 'Kosovo',
 };
 
 /** `[{code, name}]` sorted by name in the visitor's language. */
@@ -35,7 +34,7 @@ export function countries() {
     try {
       if (names) name = names.of(code) || name;
     } catch {
-      // Unknown to this browser (e.g. XK in older engines): keep the fallback.
+      // Unknown to this browser: keep the fallback.
     }
     return { code, name };
   });

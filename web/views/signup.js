@@ -12,7 +12,7 @@ export function signupView(root) {
   const field = (id, label, input, help) => h('div', { class: 'field' },
     h('label', { for: id }, label), input, help ? h('p', { class: 'help', id: `${id}-help` }, help) : null);
 
-  const handle = h('input', { id: 'su-handle', name: 'handle', required: true, autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false', minlength: 3, maxlength: 30, pattern: '[A-Za-z0-9_.]+', 'aria-describedby': 'su-handle-help' });
+  const handle = h('input', { id: 'su-handle', name: 'handle', required: true, autocomplete: 'username', autocapitalize: 'none', spellcheck: 'false', minlength: 3, maxlength: 24, pattern: '@?[A-Za-z0-9][A-Za-z0-9_.]*', 'aria-describedby': 'su-handle-help' });
   const displayName = h('input', { id: 'su-name', name: 'display_name', autocomplete: 'name', maxlength: 50 });
   const email = h('input', { id: 'su-email', name: 'email', type: 'email', required: true, autocomplete: 'email' });
   const password = h('input', { id: 'su-password', name: 'password', type: 'password', required: true, minlength: 8, autocomplete: 'new-password', 'aria-describedby': 'su-password-help' });
@@ -50,7 +50,7 @@ export function signupView(root) {
   });
 
   const form = h('form', { class: 'form', novalidate: true },
-    field('su-handle', 'Username', handle, 'Letters, digits, _ and . — people will find you as @username.'),
+    field('su-handle', 'Username', handle, '3 to 24 letters, digits, _ or . — people will find you as @username.'),
     field('su-name', 'Display name (optional)', displayName),
     field('su-email', 'Email', email),
     field('su-password', 'Password', password, 'At least 8 characters.'),
