@@ -425,6 +425,12 @@ impl CellStore {
         Ok(sqlx::query(AssertSqlSafe(sql)).bind(limit).fetch_all(self.pool()).await?.iter().map(video_from).collect())
     }
 
+    /// Sets a video's publication time (demo seeding spreads clips over past days).
+    pub async fn set_video_created_at(&self, id: VideoId, created_at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE videos SET created_at = $2 WHERE id = $1").bind(id.0).bind(created_at).execute(self.pool()).await?;
+        Ok(())
+    }
+
     pub async fn adjust_video_counters(&self, id: VideoId, d: VideoCounterDelta) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE videos SET

@@ -1,0 +1,165 @@
+//! The `reelm` command line. Thin: parses flags, loads the one configuration, and calls the
+//! libraries. `anyhow` lives only here, at the binary's edge.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use reelm_core::Config;
+use reelm_server::Platform;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "reelm", version, about = "A sovereign-by-design short-video platform engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct ConfigArgs {
+    /// TOML config file (see reelm.example.toml); values there override the built-in defaults.
+    #[arg(long, env = "REELM_CONFIG")]
+    config: Option<PathBuf>,
+    /// Folder for the embedded stores, media and keys (overrides the file and REELM_DATA_DIR).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on, HOST:PORT (overrides the file and REELM_ADDR).
+    #[arg(long)]
+    addr: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the full three-region platform with a seeded demo community (reused on later runs).
+    Demo {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// Number of seeded viewers besides the creators and demo logins.
+        #[arg(long, default_value_t = 320)]
+        people: usize,
+    },
+    /// Serve the platform from a configuration, without seeding anything.
+    Serve {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+    /// Residency: prove where data lives.
+    Residency {
+        #[command(subcommand)]
+        command: ResidencyCommand,
+    },
+    /// Configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ResidencyCommand {
+    /// Read every region's store and the directory; print rows per data class per region and
+    /// exit non-zero naming each row stored outside its owner's home region.
+    Audit {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the merged configuration (defaults < file < environment < flags).
+    Show {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+    },
+}
+
+fn load_config(args: &ConfigArgs, default_data_dir: &str) -> Result<Config> {
+    let text = match &args.config {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?),
+        None => None,
+    };
+    let mut config = Config::load(&PathBuf::from(default_data_dir), text.as_deref(), &|k| std::env::var(k).ok())?;
+    if let Some(addr) = &args.addr {
+        config.addr = addr.clone();
+    }
+    if let Some(dir) = &args.data_dir {
+        // The data dir is a layer like any other: re-resolve the defaults under it.
+        let again = Config::load(dir, text.as_deref(), &|k| if k == "REELM_DATA_DIR" { None } else { std::env::var(k).ok() })?;
+        config = Config { addr: config.addr, ..again };
+    }
+    Ok(config)
+}
+
+async fn open(config: Config) -> Result<Arc<Platform>> {
+    let platform = Platform::open(config).await.context("cannot open the platform's stores")?;
+    Ok(Arc::new(platform))
+}
+
+async fn serve(platform: Arc<Platform>) -> Result<()> {
+    let addr = platform.config.addr.clone();
+    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    println!("reelm is serving {} region(s) at http://{local}/", platform.cells().len());
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        println!("shutting down");
+    };
+    reelm_server::run(listener, platform.clone(), shutdown).await?;
+    platform.close().await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("REELM_LOG").unwrap_or_else(|_| "warn,reelm=info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo { cfg, people } => {
+            let config = load_config(&cfg, "reelm-data")?;
+            println!("data dir: {}", config.data_dir.display());
+            let platform = open(config).await?;
+            let started = std::time::Instant::now();
+            let summary = reelm_server::seed::seed_demo(&platform, people, &mut |m| eprintln!("seeding: {m}")).await?;
+            if summary.reused {
+                println!("reusing the demo data already in the data dir");
+            } else {
+                println!(
+                    "seeded {} people, {} videos, {} follows, {} views, {} likes, {} comments in {:.1}s",
+                    summary.people, summary.videos, summary.follows, summary.views, summary.likes, summary.comments,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            for r in &platform.config.regions {
+                println!("  region {:<3} {:<24} store {}", r.id, r.data_center, r.store_url);
+            }
+            let logins: Vec<&str> = reelm_server::seed::DEMO_LOGINS.iter().map(|(h, _)| *h).collect();
+            println!("log in as {} with password {:?}", logins.join(", "), reelm_server::seed::DEMO_PASSWORD);
+            serve(platform).await
+        }
+        Command::Serve { cfg } => serve(open(load_config(&cfg, "reelm-data")?).await?).await,
+        Command::Residency { command: ResidencyCommand::Audit { cfg, json } } => {
+            let platform = open(load_config(&cfg, "reelm-data")?).await?;
+            let report = reelm_server::audit::run(&platform).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render());
+            }
+            if !report.passed() {
+                bail!("residency audit failed with {} violation(s)", report.violations.len());
+            }
+            Ok(())
+        }
+        Command::Config { command: ConfigCommand::Show { cfg } } => {
+            print!("{}", load_config(&cfg, "reelm-data")?.to_toml());
+            Ok(())
+        }
+    }
+}

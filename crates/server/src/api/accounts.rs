@@ -1,0 +1,54 @@
+//! Sign-up, log-in, log-out, the account and where its data lives.
+
+use super::{ApiJson, json};
+use crate::auth::{self, MaybeViewer, Viewer};
+use crate::error::AppError;
+use crate::ops::accounts::{self as ops, LogIn, NewSession, SignUp};
+use crate::platform::Platform;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+fn with_cookies(p: &Platform, status: StatusCode, s: NewSession) -> Response {
+    let cookies = auth::session_cookies(s.cell.id(), &s.token, &s.csrf, p.config.cookie_secure);
+    let mut resp = json(status, s.user);
+    for c in cookies {
+        if let Ok(v) = c.parse() {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+pub async fn sign_up(State(p): State<Arc<Platform>>, ApiJson(req): ApiJson<SignUp>) -> Result<Response, AppError> {
+    let s = ops::sign_up(&p, req).await?;
+    Ok(with_cookies(&p, StatusCode::CREATED, s))
+}
+
+pub async fn log_in(State(p): State<Arc<Platform>>, ApiJson(req): ApiJson<LogIn>) -> Result<Response, AppError> {
+    let s = ops::log_in(&p, req).await?;
+    Ok(with_cookies(&p, StatusCode::OK, s))
+}
+
+pub async fn log_out(MaybeViewer(viewer): MaybeViewer) -> Result<Response, AppError> {
+    if let Some(v) = viewer {
+        v.home.store.delete_session(&v.token_hash).await?;
+    }
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    for c in auth::clear_cookies() {
+        if let Ok(v) = c.parse() {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
+}
+
+pub async fn me(State(p): State<Arc<Platform>>, v: Viewer) -> Result<Response, AppError> {
+    Ok(Json(ops::me(&p, &v.home, v.user).await?).into_response())
+}
+
+pub async fn data_location(v: Viewer) -> Result<Response, AppError> {
+    Ok(Json(ops::data_location(&v.home, v.user).await?).into_response())
+}

@@ -1,0 +1,120 @@
+//! The HTTP API: one module per resource, the router, and extractors that turn malformed input
+//! into clear 4xx answers.
+
+pub mod accounts;
+pub mod model;
+pub mod regions;
+pub mod users;
+pub mod videos;
+
+use crate::error::AppError;
+use crate::platform::Platform;
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use reelm_core::ErrorCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+pub fn router(platform: Arc<Platform>) -> Router {
+    let upload_limit = platform.config.max_upload_bytes as usize + 64 * 1024;
+    let api = Router::new()
+        .route("/health", get(regions::health))
+        .route("/regions", get(regions::list))
+        .route("/regions/placement", get(regions::placement))
+        .route("/openapi.json", get(regions::openapi))
+        .route("/auth/signup", post(accounts::sign_up))
+        .route("/auth/login", post(accounts::log_in))
+        .route("/auth/logout", post(accounts::log_out))
+        .route("/me", get(accounts::me))
+        .route("/me/data-location", get(accounts::data_location))
+        .route(
+            "/videos",
+            post(videos::upload).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/videos/{id}", get(videos::get))
+        .route("/videos/{id}/media", get(videos::media))
+        .route("/videos/{id}/poster", get(videos::poster))
+        .route("/videos/{id}/like", post(videos::like).delete(videos::unlike))
+        .route("/videos/{id}/comments", get(videos::comments).post(videos::comment))
+        .route("/videos/{id}/views", post(videos::view))
+        .route("/videos/{id}/not-interested", post(videos::not_interested))
+        .route("/users/{handle}", get(users::profile))
+        .route("/users/{handle}/videos", get(users::videos))
+        .route("/users/{handle}/follow", post(users::follow).delete(users::unfollow))
+        .route("/feed/following", get(users::following_feed))
+        .route("/feed/foryou", get(users::for_you_feed))
+        .fallback(|| async { AppError::user(ErrorCode::NotFound, "no such API endpoint; see /api/openapi.json") })
+        .method_not_allowed_fallback(|| async {
+            AppError::user(ErrorCode::MethodNotAllowed, "this endpoint does not take that method; see /api/openapi.json")
+        });
+    Router::new()
+        .nest("/api", api)
+        .merge(crate::web::router())
+        .with_state(platform)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// `Json<T>` whose rejections speak our error format.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(e) => Err(json_rejection(e)),
+        }
+    }
+}
+
+fn json_rejection(e: JsonRejection) -> AppError {
+    match e {
+        JsonRejection::JsonDataError(e) => {
+            let text = e.body_text();
+            let code = if text.contains("missing field") { ErrorCode::MissingField } else { ErrorCode::ValidationFailed };
+            AppError::user(code, text)
+        }
+        JsonRejection::JsonSyntaxError(e) => AppError::user(ErrorCode::InvalidJson, e.body_text()),
+        JsonRejection::MissingJsonContentType(_) => {
+            AppError::user(ErrorCode::InvalidJson, "send a JSON body with Content-Type: application/json")
+        }
+        other => AppError::user(ErrorCode::BadRequest, other.body_text()),
+    }
+}
+
+/// `Query<T>` whose rejections speak our error format.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => {
+                Err(AppError::user(ErrorCode::ValidationFailed, e.body_text()))
+            }
+            Err(e) => Err(AppError::user(ErrorCode::BadRequest, e.body_text())),
+        }
+    }
+}
+
+/// `?cursor=&limit=` of every list.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Parses an id from the path; an id that cannot exist is simply not found.
+pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, AppError> {
+    raw.parse().map_err(|_| AppError::user(ErrorCode::NotFound, format!("{what} {raw:?} not found")))
+}
+
+pub fn json<T: serde::Serialize>(status: axum::http::StatusCode, body: T) -> Response {
+    (status, axum::Json(body)).into_response()
+}

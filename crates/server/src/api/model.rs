@@ -1,0 +1,88 @@
+//! The JSON shapes of the API (see docs/API.md).
+
+use reelm_core::{CommentId, UserId, VideoId};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A person's own view of their account.
+#[derive(Debug, Serialize)]
+pub struct UserJson {
+    pub id: UserId,
+    pub handle: String,
+    pub display_name: String,
+    pub bio: String,
+    pub email: String,
+    pub birth_date: String,
+    pub country: String,
+    pub region: String,
+    pub data_center: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ProfileJson {
+    pub id: UserId,
+    pub handle: String,
+    pub display_name: String,
+    pub bio: String,
+    pub region: String,
+    pub follower_count: i64,
+    pub following_count: i64,
+    pub video_count: i64,
+    pub like_count: i64,
+    pub followed_by_me: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PersonRef {
+    pub id: UserId,
+    pub handle: String,
+    pub display_name: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct VideoJson {
+    pub id: VideoId,
+    pub creator: PersonRef,
+    pub caption: String,
+    pub hashtags: Vec<String>,
+    pub language: String,
+    pub duration_ms: i64,
+    pub width: i64,
+    pub height: i64,
+    pub status: String,
+    pub created_at: String,
+    pub like_count: i64,
+    pub comment_count: i64,
+    pub view_count: i64,
+    pub liked_by_me: bool,
+    pub media_url: String,
+    pub poster_url: Option<String>,
+    pub region: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CommentJson {
+    pub id: CommentId,
+    pub video_id: VideoId,
+    pub author: PersonRef,
+    pub text: String,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Reason {
+    pub source: &'static str,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FeedItem {
+    pub video: VideoJson,
+    pub reason: Reason,
+}

@@ -1,0 +1,8 @@
+//! The operations behind the API, independent of HTTP. Each one writes a person's personal and
+//! behavioral rows only to their home cell, and sends public counter changes through the
+//! gateway.
+
+pub mod accounts;
+pub mod feed;
+pub mod social;
+pub mod videos;

@@ -1,0 +1,241 @@
+//! Videos: upload, the public video view, likes, comments, views and "not interested".
+
+use crate::api::model::{CommentJson, Page, PersonRef, VideoJson};
+use crate::auth::Viewer;
+use crate::cursor;
+use crate::error::AppError;
+use crate::gateway;
+use crate::platform::{Cell, Platform};
+use reelm_core::{CommentId, ErrorCode, UserId, VideoId, validate};
+use reelm_store::{CommentRow, Keyset, MediaObjectRow, ProfileCounterDelta, VideoCounterDelta, VideoRow};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+pub struct Upload {
+    pub bytes: bytes::Bytes,
+    pub poster: Option<bytes::Bytes>,
+    pub caption: String,
+    pub hashtags: String,
+    pub language: String,
+}
+
+/// Validates and stores an upload in the creator's home cell, and publishes it.
+pub async fn upload(creator: UserId, home: &Cell, up: Upload) -> Result<VideoRow, AppError> {
+    let caption = validate::caption(&up.caption).map_err(AppError::from_validation)?;
+    let hashtags = validate::hashtags(&up.hashtags).map_err(AppError::from_validation)?;
+    let language = validate::language(&up.language).map_err(AppError::from_validation)?;
+    if up.bytes.is_empty() {
+        return Err(AppError::user(ErrorCode::MissingField, "the upload has no file: send the video in the 'file' field"));
+    }
+    // Never trust the claimed type: the container itself must be a playable MP4.
+    let info = reelm_media::validate_mp4(&up.bytes)?;
+    let id = VideoId::new();
+    let now = reelm_core::now_ms();
+    let media_key = format!("videos/{id}.mp4");
+    let mut objects = vec![MediaObjectRow {
+        object_key: media_key.clone(),
+        video_id: id,
+        kind: "video".into(),
+        bytes: up.bytes.len() as i64,
+        content_type: "video/mp4".into(),
+    }];
+    home.media.put(&media_key, up.bytes).await?;
+    let mut poster_key = None;
+    if let Some(poster) = up.poster {
+        let key = format!("posters/{id}.jpg");
+        objects.push(MediaObjectRow {
+            object_key: key.clone(),
+            video_id: id,
+            kind: "poster".into(),
+            bytes: poster.len() as i64,
+            content_type: "image/jpeg".into(),
+        });
+        home.media.put(&key, poster).await?;
+        poster_key = Some(key);
+    }
+    let row = VideoRow {
+        id,
+        creator_id: creator,
+        caption,
+        hashtags: hashtags.join(" "),
+        language,
+        duration_ms: info.duration_ms as i64,
+        width: i64::from(info.width),
+        height: i64::from(info.height),
+        status: "published".into(),
+        media_key,
+        poster_key,
+        created_at: now,
+        like_count: 0,
+        comment_count: 0,
+        view_count: 0,
+    };
+    home.store.insert_video(&row, &objects).await?;
+    Ok(row)
+}
+
+impl AppError {
+    pub fn from_validation(message: String) -> AppError {
+        AppError::User(reelm_core::UserError::validation(message))
+    }
+}
+
+/// Turns stored rows (each with the cell that holds it) into API videos: creator from the
+/// creator's cell, `liked_by_me` from the viewer's home cell.
+pub async fn hydrate(viewer: Option<&Viewer>, rows: Vec<(Arc<Cell>, VideoRow)>) -> Result<Vec<VideoJson>, AppError> {
+    let mut by_cell: HashMap<String, (Arc<Cell>, Vec<UserId>)> = HashMap::new();
+    for (cell, v) in &rows {
+        by_cell.entry(cell.id().to_string()).or_insert_with(|| (cell.clone(), Vec::new())).1.push(v.creator_id);
+    }
+    let mut people: HashMap<UserId, PersonRef> = HashMap::new();
+    for (cell, mut ids) in by_cell.into_values() {
+        ids.sort();
+        ids.dedup();
+        for p in cell.store.profiles(&ids).await? {
+            people.insert(p.user_id, PersonRef { id: p.user_id, handle: p.handle, display_name: p.display_name });
+        }
+    }
+    let liked: HashSet<VideoId> = match viewer {
+        Some(v) => {
+            let ids: Vec<VideoId> = rows.iter().map(|(_, r)| r.id).collect();
+            v.home.store.liked_among(v.user, &ids).await?.into_iter().collect()
+        }
+        None => HashSet::new(),
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(cell, v)| {
+            let creator = people.get(&v.creator_id).cloned().unwrap_or(PersonRef {
+                id: v.creator_id,
+                handle: "unknown".into(),
+                display_name: String::new(),
+            });
+            VideoJson {
+                id: v.id,
+                creator,
+                hashtags: v.hashtag_list(),
+                caption: v.caption,
+                language: v.language,
+                duration_ms: v.duration_ms,
+                width: v.width,
+                height: v.height,
+                status: v.status,
+                created_at: reelm_core::rfc3339(v.created_at),
+                like_count: v.like_count,
+                comment_count: v.comment_count,
+                view_count: v.view_count,
+                liked_by_me: liked.contains(&v.id),
+                media_url: format!("/api/videos/{}/media", v.id),
+                poster_url: v.poster_key.as_ref().map(|_| format!("/api/videos/{}/poster", v.id)),
+                region: cell.id().to_string(),
+            }
+        })
+        .collect())
+}
+
+pub async fn get_video(p: &Platform, id: VideoId) -> Result<(Arc<Cell>, VideoRow), AppError> {
+    match p.find_video(id).await? {
+        Some((cell, v)) if v.status == "published" => Ok((cell, v)),
+        _ => Err(AppError::user(ErrorCode::NotFound, format!("video {id} not found"))),
+    }
+}
+
+/// Likes (`like = true`) or unlikes a video. The like row stays in the viewer's home cell;
+/// only the count change travels to the video's cell.
+pub async fn set_like(p: &Platform, viewer: &Viewer, id: VideoId, like: bool) -> Result<(bool, i64), AppError> {
+    let (cell, video) = get_video(p, id).await?;
+    let now = reelm_core::now_ms();
+    let changed = if like {
+        viewer.home.store.like(viewer.user, id, now).await?
+    } else {
+        viewer.home.store.unlike(viewer.user, id).await?
+    };
+    let mut count = video.like_count;
+    if changed {
+        let d = if like { 1 } else { -1 };
+        gateway::video_counters(&cell, id, VideoCounterDelta { likes: d, ..Default::default() }).await?;
+        gateway::profile_counters(&cell, video.creator_id, ProfileCounterDelta { likes: d, ..Default::default() }).await?;
+        count = (count + d).max(0);
+    }
+    Ok((like, count))
+}
+
+pub async fn add_comment(p: &Platform, viewer: &Viewer, id: VideoId, text: &str) -> Result<CommentJson, AppError> {
+    let body = validate::comment(text).map_err(AppError::from_validation)?;
+    let (cell, _) = get_video(p, id).await?;
+    let row = CommentRow { id: CommentId::new(), video_id: id, author_id: viewer.user, body, created_at: reelm_core::now_ms() };
+    viewer.home.store.insert_comment(&row).await?;
+    gateway::video_counters(&cell, id, VideoCounterDelta { comments: 1, ..Default::default() }).await?;
+    let profile = viewer.home.store.profile(viewer.user).await?.ok_or_else(|| AppError::Internal("no profile".into()))?;
+    Ok(CommentJson {
+        id: row.id,
+        video_id: id,
+        author: PersonRef { id: profile.user_id, handle: profile.handle, display_name: profile.display_name },
+        text: row.body,
+        created_at: reelm_core::rfc3339(row.created_at),
+    })
+}
+
+/// Comments live with their authors, so listing them reads every cell and merges newest
+/// first. The cursor is the last comment shown.
+pub async fn list_comments(p: &Platform, id: VideoId, cursor_in: Option<&str>, limit: i64) -> Result<Page<CommentJson>, AppError> {
+    get_video(p, id).await?;
+    let after = match cursor_in {
+        Some(c) => {
+            let (at, cid): (i64, i64) = cursor::decode(c)?;
+            Keyset { at, id: cid }
+        }
+        None => Keyset::START,
+    };
+    let mut merged: Vec<(Arc<Cell>, CommentRow)> = Vec::new();
+    for cell in p.cells() {
+        for c in cell.store.comments_on(id, after, limit + 1).await? {
+            merged.push((cell.clone(), c));
+        }
+    }
+    merged.sort_by(|a, b| (b.1.created_at, b.1.id.0).cmp(&(a.1.created_at, a.1.id.0)));
+    let more = merged.len() as i64 > limit;
+    merged.truncate(limit as usize);
+    let mut people: HashMap<UserId, PersonRef> = HashMap::new();
+    for cell in p.cells() {
+        let ids: Vec<UserId> = merged.iter().filter(|(c, _)| c.id() == cell.id()).map(|(_, r)| r.author_id).collect();
+        for pr in cell.store.profiles(&ids).await? {
+            people.insert(pr.user_id, PersonRef { id: pr.user_id, handle: pr.handle, display_name: pr.display_name });
+        }
+    }
+    let next_cursor = if more { merged.last().map(|(_, c)| cursor::encode(&(c.created_at, c.id.0))) } else { None };
+    let items = merged
+        .into_iter()
+        .map(|(_, c)| CommentJson {
+            id: c.id,
+            video_id: c.video_id,
+            author: people.get(&c.author_id).cloned().unwrap_or(PersonRef {
+                id: c.author_id,
+                handle: "unknown".into(),
+                display_name: String::new(),
+            }),
+            text: c.body,
+            created_at: reelm_core::rfc3339(c.created_at),
+        })
+        .collect();
+    Ok(Page { items, next_cursor })
+}
+
+/// The longest watch time a single view may report: a day. Anything above is a broken client.
+pub const MAX_WATCH_MS: i64 = 24 * 3600 * 1000;
+
+pub async fn record_view(p: &Platform, viewer: &Viewer, id: VideoId, watch_ms: i64, completed: bool) -> Result<(), AppError> {
+    if !(0..=MAX_WATCH_MS).contains(&watch_ms) {
+        return Err(AppError::from_validation(format!("watch_ms must be between 0 and {MAX_WATCH_MS}, not {watch_ms}")));
+    }
+    let (cell, _) = get_video(p, id).await?;
+    viewer.home.store.insert_view(viewer.user, id, watch_ms, completed, reelm_core::now_ms()).await?;
+    gateway::video_counters(&cell, id, VideoCounterDelta { views: 1, ..Default::default() }).await?;
+    Ok(())
+}
+
+pub async fn not_interested(p: &Platform, viewer: &Viewer, id: VideoId) -> Result<(), AppError> {
+    let (_, video) = get_video(p, id).await?;
+    viewer.home.store.mark_not_interested(viewer.user, id, video.creator_id, reelm_core::now_ms()).await?;
+    Ok(())
+}
