@@ -61,7 +61,7 @@ impl Ials {
     pub fn grid() -> Vec<Self> {
         let mut v = Vec::new();
         for factors in [64, 128] {
-            for reg in [5.0, 25.0, 100.0] {
+            for reg in [10.0, 50.0] {
                 for alpha in [3.0, 15.0] {
                     v.push(Self::new(IalsParams {
                         factors,

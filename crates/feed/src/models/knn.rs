@@ -25,7 +25,7 @@ impl ItemKnn {
 
     /// Hyper-parameter grid searched on the validation split.
     pub fn grid() -> Vec<Self> {
-        [10, 25, 50, 100, 200, 400].into_iter().map(Self::new).collect()
+        [5, 10, 20, 50, 100, 200].into_iter().map(Self::new).collect()
     }
 }
 

@@ -96,8 +96,8 @@ impl Reelm {
     /// Grid for the item→item weights (first tuning stage, default profile).
     pub fn weight_grid() -> Vec<ReelmParams> {
         let mut v = Vec::new();
-        for lambda in [50.0, 150.0, 400.0] {
-            for rho in [0.0, 0.1, 0.25, 0.5] {
+        for lambda in [50.0, 150.0, 400.0, 800.0] {
+            for rho in [0.0, 0.5, 1.0] {
                 v.push(ReelmParams {
                     lambda,
                     rho,
