@@ -428,7 +428,10 @@ mod tests {
             load_csv(&d.join("nope.csv")).unwrap_err(),
             DataError::Io { .. }
         ));
-        assert!(matches!(load("parquet:x").unwrap_err(), DataError::BadSpec(_)));
+        assert!(matches!(
+            load("parquet:x").unwrap_err(),
+            DataError::BadSpec(_)
+        ));
     }
 
     #[test]

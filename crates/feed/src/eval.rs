@@ -361,9 +361,18 @@ impl Spec {
     fn grid(model: &str) -> Vec<Spec> {
         match model {
             "MostPopular" => vec![Spec::Pop],
-            "ItemKNN" => ItemKnn::grid().into_iter().map(|m| Spec::Knn(m.k)).collect(),
-            "iALS" => Ials::grid().into_iter().map(|m| Spec::Ials(m.params)).collect(),
-            "EASE" => Ease::grid().into_iter().map(|m| Spec::Ease(m.lambda)).collect(),
+            "ItemKNN" => ItemKnn::grid()
+                .into_iter()
+                .map(|m| Spec::Knn(m.k))
+                .collect(),
+            "iALS" => Ials::grid()
+                .into_iter()
+                .map(|m| Spec::Ials(m.params))
+                .collect(),
+            "EASE" => Ease::grid()
+                .into_iter()
+                .map(|m| Spec::Ease(m.lambda))
+                .collect(),
             _ => Reelm::weight_grid()
                 .into_iter()
                 .map(|p| Spec::Reelm(p, Profile::default()))
@@ -397,7 +406,7 @@ fn canonical_models(opts: &EvalOptions) -> Result<Vec<&'static str>, EvalError> 
 /// The validation split carved from a training set, per protocol.
 fn carve_validation(protocol: &str, train: &Interactions) -> (Interactions, TestSet) {
     if protocol == RANDOM {
-        random_split(train, 0.8, 0x5eed_0f_7a11)
+        random_split(train, 0.8, 0x005e_ed0f_7a11)
     } else {
         leave_last_out(train)
     }
@@ -466,9 +475,8 @@ fn summarize(
             let vals: Vec<f64> = runs.iter().map(|r| r.mean(name)).collect();
             let n = vals.len() as f64;
             let mean = vals.iter().sum::<f64>() / n;
-            let std = (vals.len() > 1).then(|| {
-                (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-            });
+            let std = (vals.len() > 1)
+                .then(|| (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
             (name.to_string(), MetricValue { mean, std })
         })
         .collect();
@@ -571,7 +579,14 @@ fn run_sovereign(
         let mine = |u: usize| region_of_user[u] == r;
         let mut row = Vec::new();
         for m in models {
-            row.push(tune(protocol, m, &share.train, Some(&share.imported), &mine, progress)?);
+            row.push(tune(
+                protocol,
+                m,
+                &share.train,
+                Some(&share.imported),
+                &mine,
+                progress,
+            )?);
         }
         specs.push(row);
     }
@@ -631,7 +646,10 @@ fn run_sovereign(
 }
 
 /// Runs the evaluation described by `opts`.
-pub fn run(opts: &EvalOptions, progress: &mut dyn FnMut(Progress)) -> Result<EvalReport, EvalError> {
+pub fn run(
+    opts: &EvalOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<EvalReport, EvalError> {
     if opts.seeds == 0 {
         return Err(EvalError::BadOption("seeds must be ≥ 1".into()));
     }
@@ -691,19 +709,18 @@ pub fn run(opts: &EvalOptions, progress: &mut dyn FnMut(Progress)) -> Result<Eva
             for m in &models {
                 let c = report.value(proto, m, "ndcg@10");
                 let s = report.value(&sov, m, "ndcg@10");
-                if let (Some(c), Some(s)) = (c, s) {
-                    if c > 0.0 {
-                        sovereign_ratio.push((proto.to_string(), m.to_string(), s / c));
-                    }
+                if let (Some(c), Some(s)) = (c, s)
+                    && c > 0.0
+                {
+                    sovereign_ratio.push((proto.to_string(), m.to_string(), s / c));
                 }
             }
             if let (Some(c), Some(s)) = (
                 report.value(proto, "reelm", "ndcg@10"),
                 report.value(&sov, REELM_NO_IMPORT, "ndcg@10"),
-            ) {
-                if c > 0.0 {
-                    sovereign_ratio.push((proto.to_string(), REELM_NO_IMPORT.to_string(), s / c));
-                }
+            ) && c > 0.0
+            {
+                sovereign_ratio.push((proto.to_string(), REELM_NO_IMPORT.to_string(), s / c));
             }
         }
     }
@@ -760,7 +777,14 @@ mod tests {
         assert!(j["random_75_25/regions_3"][REELM_NO_IMPORT]["ndcg@10"].is_number());
         assert!(j["sovereign_vs_central"]["reelm"]["random_75_25/ndcg@10_ratio"].is_number());
         let table = report.render_table();
-        for needle in [RANDOM, TEMPORAL, "regions_3", "over 2 seeds", "csv:", "reelm"] {
+        for needle in [
+            RANDOM,
+            TEMPORAL,
+            "regions_3",
+            "over 2 seeds",
+            "csv:",
+            "reelm",
+        ] {
             assert!(table.contains(needle), "missing {needle} in\n{table}");
         }
     }
@@ -777,7 +801,10 @@ mod tests {
             models: Some(vec!["BiVAE".into()]),
             ..o.clone()
         };
-        assert!(matches!(run(&o2, &mut nop), Err(EvalError::UnknownModel(_))));
+        assert!(matches!(
+            run(&o2, &mut nop),
+            Err(EvalError::UnknownModel(_))
+        ));
         let o3 = EvalOptions { regions: 2, ..o };
         assert!(matches!(run(&o3, &mut nop), Err(EvalError::BadOption(_))));
     }
@@ -787,7 +814,11 @@ mod tests {
     #[ignore]
     fn movielens_report() {
         let dir = std::env::var("REELM_ML100K").unwrap_or_else(|_| {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/datasets/ml-100k").to_string()
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/datasets/ml-100k"
+            )
+            .to_string()
         });
         if !std::path::Path::new(&dir).join("u.data").exists() {
             println!("skipping movielens_report: no u.data under {dir} (set REELM_ML100K)");
@@ -814,6 +845,9 @@ mod tests {
         })
         .unwrap();
         println!("{}", report.render_table());
-        println!("{}", serde_json::to_string_pretty(&report.to_json()).unwrap());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report.to_json()).unwrap()
+        );
     }
 }

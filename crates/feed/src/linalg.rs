@@ -193,7 +193,9 @@ mod tests {
         let mut seed = 12345u64;
         let mut m = vec![0.0; n * n];
         for v in &mut m {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             *v = ((seed >> 33) as f64 / (1u64 << 31) as f64) - 0.5;
         }
         let mut a = vec![0.0; n * n];

@@ -79,6 +79,11 @@ pub struct ItemAggregates {
     pub item_users: Vec<u32>,
     /// (i, j, distinct users who interacted with both), i < j, only pairs seen by ≥ k users.
     pub pairs: Vec<(u32, u32, u32)>,
+    /// Per item (with ≥ k users): the summed counts of its pairs that were dropped for having
+    /// fewer than k users. Adding it to the diagonal keeps the published Gram positive
+    /// semi-definite (the dropped entries form a graph whose Laplacian is PSD), so importers
+    /// can invert their Gram without a fudge.
+    pub dropped_mass: Vec<u32>,
 }
 
 impl ItemAggregates {
@@ -103,16 +108,27 @@ impl ItemAggregates {
                 }
             }
         }
-        let mut pairs: Vec<(u32, u32, u32)> = counts
-            .into_iter()
-            .filter(|&(_, c)| c >= k)
-            .map(|((i, j), c)| (i, j, c))
-            .collect();
+        let mut dropped_mass = vec![0u32; n];
+        let mut pairs: Vec<(u32, u32, u32)> = Vec::new();
+        for ((i, j), c) in counts {
+            if c >= k {
+                pairs.push((i, j, c));
+            } else {
+                dropped_mass[i as usize] += c;
+                dropped_mass[j as usize] += c;
+            }
+        }
+        for (m, &c) in dropped_mass.iter_mut().zip(&item_users) {
+            if c == 0 {
+                *m = 0;
+            }
+        }
         pairs.sort_unstable();
         Self {
             n_items: n,
             item_users,
             pairs,
+            dropped_mass,
         }
     }
 
@@ -120,10 +136,14 @@ impl ItemAggregates {
     pub fn merge(parts: &[ItemAggregates]) -> Self {
         let n = parts.iter().map(|p| p.n_items).max().unwrap_or(0);
         let mut item_users = vec![0u32; n];
+        let mut dropped_mass = vec![0u32; n];
         let mut pairs: HashMap<(u32, u32), u32> = HashMap::new();
         for p in parts {
             for (i, c) in p.item_users.iter().enumerate() {
                 item_users[i] += c;
+            }
+            for (i, c) in p.dropped_mass.iter().enumerate() {
+                dropped_mass[i] += c;
             }
             for &(i, j, c) in &p.pairs {
                 *pairs.entry((i, j)).or_insert(0) += c;
@@ -136,6 +156,7 @@ impl ItemAggregates {
             n_items: n,
             item_users,
             pairs,
+            dropped_mass,
         }
     }
 }
@@ -160,7 +181,8 @@ pub fn sovereign_shares(
     let own: Vec<Interactions> = (0..n_regions)
         .map(|r| train.restrict_users(|u| region_of_user[u] == r))
         .collect();
-    let published: Vec<ItemAggregates> = own.iter().map(|t| ItemAggregates::publish(t, k)).collect();
+    let published: Vec<ItemAggregates> =
+        own.iter().map(|t| ItemAggregates::publish(t, k)).collect();
     own.into_iter()
         .enumerate()
         .map(|(r, t)| {
@@ -199,6 +221,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn random_split_no_leakage_and_75_25() {
         let data = synthetic(50, 200, 20);
         let (train, test) = random_split(&data, 0.75, 3);
@@ -278,6 +301,8 @@ mod tests {
         let agg = ItemAggregates::publish(&data, 5);
         assert_eq!(agg.item_users, vec![5, 5, 0, 0]);
         assert_eq!(agg.pairs, vec![(0, 1, 5)]);
+        // items 2 and 3 have < k users: nothing about them is published
+        assert_eq!(agg.dropped_mass, vec![0, 0, 0, 0]);
         let merged = ItemAggregates::merge(&[agg.clone(), agg]);
         assert_eq!(merged.item_users, vec![10, 10, 0, 0]);
         assert_eq!(merged.pairs, vec![(0, 1, 10)]);

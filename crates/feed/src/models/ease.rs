@@ -43,7 +43,7 @@ impl Recommender for Ease {
         imported: Option<&ItemAggregates>,
     ) -> Result<(), ModelError> {
         let n = train.n_items;
-        let g = dense_gram("EASE", train, imported)?;
+        let g = dense_gram("EASE", train, imported, true)?;
         let lambda = self.lambda;
         self.b = ease_weights("EASE", g, n, |_, _| lambda)?;
         self.n = n;
@@ -56,7 +56,10 @@ impl Recommender for Ease {
     }
 
     fn score_user(&self, user: usize, out: &mut [f32]) -> Result<(), ModelError> {
-        let hist = self.history.get(user).ok_or(ModelError::NotFitted("EASE"))?;
+        let hist = self
+            .history
+            .get(user)
+            .ok_or(ModelError::NotFitted("EASE"))?;
         out.fill(0.0);
         let n = self.n;
         for &j in hist {
@@ -92,7 +95,7 @@ mod tests {
         small.n_items = 120;
         let mut m = Ease::new(10.0);
         m.fit(&small).unwrap();
-        let g = dense_gram("t", &small, None).unwrap();
+        let g = dense_gram("t", &small, None, false).unwrap();
         let n = 120;
         let i = 3usize;
         for r in [0usize, 7, 50] {
@@ -107,7 +110,11 @@ mod tests {
                     a * f64::from(m.b[j * n + i])
                 })
                 .sum();
-            assert!((lhs - g[r * n + i]).abs() < 1e-2, "{lhs} vs {}", g[r * n + i]);
+            assert!(
+                (lhs - g[r * n + i]).abs() < 1e-2,
+                "{lhs} vs {}",
+                g[r * n + i]
+            );
         }
     }
 }

@@ -148,8 +148,12 @@ impl Recommender for Ials {
         let (nu, ni) = (train.n_users(), train.n_items);
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
         let scale = 0.1 / (f as f64).sqrt();
-        self.x = (0..nu * f).map(|_| (rng.random::<f64>() - 0.5) * scale).collect();
-        self.y = (0..ni * f).map(|_| (rng.random::<f64>() - 0.5) * scale).collect();
+        self.x = (0..nu * f)
+            .map(|_| (rng.random::<f64>() - 0.5) * scale)
+            .collect();
+        self.y = (0..ni * f)
+            .map(|_| (rng.random::<f64>() - 0.5) * scale)
+            .collect();
         let users: Vec<Vec<(u32, f32)>> = train
             .rows
             .iter()

@@ -25,7 +25,10 @@ impl ItemKnn {
 
     /// Hyper-parameter grid searched on the validation split.
     pub fn grid() -> Vec<Self> {
-        [5, 10, 20, 50, 100, 200].into_iter().map(Self::new).collect()
+        [5, 10, 20, 50, 100, 200]
+            .into_iter()
+            .map(Self::new)
+            .collect()
     }
 }
 
@@ -59,14 +62,18 @@ impl Recommender for ItemKnn {
         imported: Option<&ItemAggregates>,
     ) -> Result<(), ModelError> {
         let n = train.n_items;
-        let g = dense_gram("ItemKNN", train, imported)?;
+        let g = dense_gram("ItemKNN", train, imported, false)?;
         let norm: Vec<f64> = (0..n).map(|i| g[i * n + i].sqrt()).collect();
         let mut row = vec![0.0f32; n];
         self.neighbours = (0..n)
             .map(|j| {
                 for i in 0..n {
                     let d = norm[i] * norm[j];
-                    row[i] = if d > 0.0 { (g[j * n + i] / d) as f32 } else { 0.0 };
+                    row[i] = if d > 0.0 {
+                        (g[j * n + i] / d) as f32
+                    } else {
+                        0.0
+                    };
                 }
                 top_k_row(&row, self.k, j, false)
             })
@@ -80,7 +87,10 @@ impl Recommender for ItemKnn {
     }
 
     fn score_user(&self, user: usize, out: &mut [f32]) -> Result<(), ModelError> {
-        let hist = self.history.get(user).ok_or(ModelError::NotFitted("ItemKNN"))?;
+        let hist = self
+            .history
+            .get(user)
+            .ok_or(ModelError::NotFitted("ItemKNN"))?;
         out.fill(0.0);
         for &j in hist {
             for &(i, s) in &self.neighbours[j as usize] {

@@ -64,11 +64,14 @@ pub trait Recommender {
 }
 
 /// Dense item×item Gram matrix `XᵀX` of the binary interaction matrix (co-occurrence counts,
-/// diagonal = item popularity), plus imported aggregate counts.
+/// diagonal = item popularity), plus imported aggregate counts; with `include_dropped_mass`
+/// the imported pairs' dropped (k-anonymised) mass goes on the diagonal, which keeps the sum
+/// positive semi-definite (used by the models that invert it).
 pub(crate) fn dense_gram(
     model: &'static str,
     train: &Interactions,
     imported: Option<&ItemAggregates>,
+    include_dropped_mass: bool,
 ) -> Result<Vec<f64>, ModelError> {
     let n = train.n_items;
     if n > MAX_DENSE_ITEMS {
@@ -93,6 +96,11 @@ pub(crate) fn dense_gram(
     if let Some(agg) = imported {
         for (i, &c) in agg.item_users.iter().enumerate().take(n) {
             g[i * n + i] += f64::from(c);
+        }
+        if include_dropped_mass {
+            for (i, &c) in agg.dropped_mass.iter().enumerate().take(n) {
+                g[i * n + i] += f64::from(c);
+            }
         }
         for &(i, j, c) in &agg.pairs {
             let (i, j) = (i as usize, j as usize);
@@ -205,11 +213,7 @@ pub(crate) mod testutil {
     }
 
     /// Mean nDCG@10 of a fitted model, masking training items.
-    pub fn ndcg(
-        model: &dyn super::Recommender,
-        train: &Interactions,
-        test: &TestSet,
-    ) -> f64 {
+    pub fn ndcg(model: &dyn super::Recommender, train: &Interactions, test: &TestSet) -> f64 {
         crate::eval::evaluate_model(model, train, test, 10)
             .expect("evaluate")
             .mean("ndcg@10")

@@ -112,8 +112,7 @@ impl Reelm {
     pub fn profile_grid() -> Vec<Profile> {
         let mut v = Vec::new();
         for half_life in [f32::INFINITY, 200.0, 50.0, 15.0] {
-            for (recent_n, recent_boost) in [(10, 0.0), (5, 0.5), (5, 2.0), (20, 0.5), (20, 1.0)]
-            {
+            for (recent_n, recent_boost) in [(10, 0.0), (5, 0.5), (5, 2.0), (20, 0.5), (20, 1.0)] {
                 for pop_weight in [0.0, 0.02, 0.05, 0.1] {
                     v.push(Profile {
                         half_life,
@@ -181,7 +180,7 @@ impl Recommender for Reelm {
         imported: Option<&ItemAggregates>,
     ) -> Result<(), ModelError> {
         let n = train.n_items;
-        let g = dense_gram("reelm", train, imported)?;
+        let g = dense_gram("reelm", train, imported, true)?;
         let counts: Vec<f64> = (0..n).map(|i| g[i * n + i]).collect();
         let (lambda, rho) = (self.params.lambda, self.params.rho);
         let b = ease_weights("reelm", g, n, |_, d| lambda + rho * d)?;
@@ -204,7 +203,10 @@ impl Recommender for Reelm {
     }
 
     fn score_user(&self, user: usize, out: &mut [f32]) -> Result<(), ModelError> {
-        let hist = self.history.get(user).ok_or(ModelError::NotFitted("reelm"))?;
+        let hist = self
+            .history
+            .get(user)
+            .ok_or(ModelError::NotFitted("reelm"))?;
         if out.len() != self.pop_prior.len() {
             return Err(ModelError::NotFitted("reelm"));
         }
