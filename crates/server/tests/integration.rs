@@ -1,0 +1,19 @@
+//! The integration suite: each module starts its own platform (three regions on SQLite in a
+//! temp dir) on a random loopback port and drives it over HTTP.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns
+
+mod common;
+
+#[path = "integration/accounts.rs"]
+mod accounts;
+#[path = "integration/errors.rs"]
+mod errors;
+#[path = "integration/media.rs"]
+mod media;
+#[path = "integration/openapi.rs"]
+mod openapi;
+#[path = "integration/residency.rs"]
+mod residency;
+#[path = "integration/social.rs"]
+mod social;

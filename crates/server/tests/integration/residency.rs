@@ -1,0 +1,338 @@
+//! Promise 1 of PLATFORM.md under a mixed cross-region workload, checked by the audit against
+//! the stores themselves; and the audit catches a planted violation.
+
+use crate::common::{Client, Server};
+use proptest::prelude::*;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+#[tokio::test]
+async fn audit_passes_after_mixed_workload_and_catches_a_planted_row() {
+    let s = Server::start().await;
+    let mut people = Vec::new();
+    for (i, country) in ["US", "US", "DE", "FR", "JP", "AU"].iter().enumerate() {
+        people.push(s.quick_user(&format!("person{i}"), country).await);
+    }
+    let mut videos = Vec::new();
+    for (i, p) in people.iter().enumerate().step_by(2) {
+        videos.push(p.upload_clip(i).await["id"].as_str().unwrap().to_owned());
+    }
+    for p in &people {
+        for v in &videos {
+            assert_eq!(
+                p.post_empty(&format!("/api/videos/{v}/like")).await.status,
+                200
+            );
+            assert_eq!(
+                p.post(&format!("/api/videos/{v}/comments"), &json!({"text": "hi"}))
+                    .await
+                    .status,
+                201
+            );
+            assert_eq!(
+                p.post(
+                    &format!("/api/videos/{v}/views"),
+                    &json!({"watch_ms": 1500})
+                )
+                .await
+                .status,
+                202
+            );
+        }
+        for q in &people {
+            if q.handle != p.handle {
+                assert_eq!(
+                    p.post_empty(&format!("/api/users/{}/follow", q.handle))
+                        .await
+                        .status,
+                    200
+                );
+            }
+        }
+        assert_eq!(
+            p.post_empty(&format!("/api/videos/{}/not-interested", videos[0]))
+                .await
+                .status,
+            204
+        );
+    }
+    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(report.passed(), "{}", report.render());
+    assert_eq!(
+        report.users_per_region,
+        BTreeMap::from([("ap".into(), 2), ("eu".into(), 2), ("us".into(), 2)])
+    );
+    for region in ["us", "eu", "ap"] {
+        let behavioral = report.counts[region][&reelm_core::DataClass::Behavioral];
+        assert!(
+            behavioral > 0,
+            "{region} holds its people's behavior: {}",
+            report.render()
+        );
+    }
+    for v in &videos {
+        let got = s.anon().get_json(&format!("/api/videos/{v}")).await;
+        assert_eq!(
+            (
+                got["like_count"].as_i64(),
+                got["comment_count"].as_i64(),
+                got["view_count"].as_i64()
+            ),
+            (Some(6), Some(6), Some(6))
+        );
+    }
+
+    // Plant an eu person's like in the us cell.
+    let eu_person = &people[2];
+    assert_eq!(eu_person.region, "eu");
+    let planted = s
+        .cell("us")
+        .store
+        .like(
+            eu_person.user_id(),
+            videos[0].parse().unwrap(),
+            reelm_core::now_ms(),
+        )
+        .await
+        .unwrap();
+    assert!(planted);
+    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(!report.passed());
+    assert_eq!(report.violations.len(), 1, "{}", report.render());
+    let v = &report.violations[0];
+    assert_eq!(
+        (v.table, v.region.as_str(), v.user_id.as_str()),
+        ("likes", "us", eu_person.id.as_str())
+    );
+    assert_eq!(v.home_region.as_deref(), Some("eu"));
+    assert_eq!(v.rows, 1);
+    let text = report.render();
+    assert!(
+        text.contains("FAIL") && text.contains("likes") && text.contains(&eu_person.id),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn seeded_demo_obeys_residency() {
+    let s = Server::start().await;
+    let summary = reelm_server::seed::seed_demo(&s.platform, 30, &mut |_| {})
+        .await
+        .unwrap();
+    assert!(
+        summary.videos >= 30 && summary.likes > 0 && summary.comments > 0 && summary.follows > 0,
+        "{summary:?}"
+    );
+    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(report.passed(), "{}", report.render());
+    assert!(
+        report.users_per_region.values().all(|&n| n > 0),
+        "people in every region: {:?}",
+        report.users_per_region
+    );
+    // The demo logins work; For You serves a full first page.
+    let mut c = s.anon();
+    let r = c
+        .post(
+            "/api/auth/login",
+            &json!({"handle": "demo_eu", "password": reelm_server::seed::DEMO_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    c.adopt_session(&r);
+    assert_eq!(c.region, "eu");
+    let page = c.get_json("/api/feed/foryou").await;
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        10,
+        "default limit 10"
+    );
+    assert!(page["next_cursor"].is_string());
+    // Running the seed again reuses the data.
+    assert!(
+        reelm_server::seed::seed_demo(&s.platform, 30, &mut |_| {})
+            .await
+            .unwrap()
+            .reused
+    );
+}
+
+/// Server bug (reported): the For You cursor carries the last score as a JSON float, and
+/// serde_json (without `float_roundtrip`) may parse it back 1 ULP off. When it comes back
+/// larger, the next page starts again with the last item of the previous one; with `limit=1`
+/// pagination never ends. Depends on random ids, so it shows in most runs, not all.
+#[tokio::test]
+#[ignore = "server bug: For You pagination repeats the last item of a page (f64 score in the cursor does not round-trip)"]
+async fn for_you_pages_never_repeat() {
+    let s = Server::start().await;
+    let summary = reelm_server::seed::seed_demo(&s.platform, 30, &mut |_| {})
+        .await
+        .unwrap();
+    let anon = s.anon();
+    for limit in [1, 2, 3, 5, 7, 10] {
+        let fy = anon.all_pages("/api/feed/foryou", limit).await;
+        assert_eq!(
+            fy.len(),
+            summary.videos,
+            "every video once with pages of {limit}"
+        );
+    }
+}
+
+/// One step of a random workload; indexes wrap around what exists at that point.
+#[derive(Clone, Debug)]
+enum Op {
+    SignUp(usize),
+    Upload(usize, usize),
+    Like(usize, usize),
+    Unlike(usize, usize),
+    Comment(usize, usize),
+    View(usize, usize),
+    Follow(usize, usize),
+    Unfollow(usize, usize),
+    NotInterested(usize, usize),
+}
+
+const COUNTRIES: &[&str] = &["US", "DE", "FR", "GB", "JP", "BR", "IN", "CH"];
+
+fn op() -> impl Strategy<Value = Op> {
+    let pair = || (0..64usize, 0..64usize);
+    prop_oneof![
+        2 => (0..COUNTRIES.len()).prop_map(Op::SignUp),
+        2 => pair().prop_map(|(a, b)| Op::Upload(a, b)),
+        3 => pair().prop_map(|(a, b)| Op::Like(a, b)),
+        1 => pair().prop_map(|(a, b)| Op::Unlike(a, b)),
+        2 => pair().prop_map(|(a, b)| Op::Comment(a, b)),
+        2 => pair().prop_map(|(a, b)| Op::View(a, b)),
+        2 => pair().prop_map(|(a, b)| Op::Follow(a, b)),
+        1 => pair().prop_map(|(a, b)| Op::Unfollow(a, b)),
+        1 => pair().prop_map(|(a, b)| Op::NotInterested(a, b)),
+    ]
+}
+
+/// Runs `ops` over HTTP, keeping a model of likes, comments and follows, and checks the
+/// counters against the model and the audit against the stores.
+async fn run_workload(ops: Vec<Op>) {
+    let s = Server::start().await;
+    let clips = reelm_media::demo::clips();
+    let mut people: Vec<Client> = Vec::new();
+    let mut videos: Vec<String> = Vec::new();
+    let mut likes: BTreeSet<(usize, usize)> = BTreeSet::new();
+    let mut comments: HashMap<usize, i64> = HashMap::new();
+    let mut follows: BTreeSet<(usize, usize)> = BTreeSet::new();
+    for op in ops {
+        match op {
+            Op::SignUp(c) => {
+                let p = s
+                    .quick_user(&format!("user{}", people.len()), COUNTRIES[c])
+                    .await;
+                people.push(p);
+            }
+            Op::Upload(a, clip) if !people.is_empty() => {
+                let r = people[a % people.len()]
+                    .upload_clip(clip % clips.len())
+                    .await;
+                videos.push(r["id"].as_str().unwrap().to_owned());
+            }
+            Op::Like(a, v) | Op::Unlike(a, v) if !people.is_empty() && !videos.is_empty() => {
+                let (a, v) = (a % people.len(), v % videos.len());
+                let path = format!("/api/videos/{}/like", videos[v]);
+                let r = if matches!(op, Op::Like(..)) {
+                    likes.insert((a, v));
+                    people[a].post_empty(&path).await
+                } else {
+                    likes.remove(&(a, v));
+                    people[a].delete(&path).await
+                };
+                assert_eq!(r.status, 200, "{}", r.text());
+                let expected = likes.iter().filter(|(_, lv)| *lv == v).count() as i64;
+                assert_eq!(r.json()["like_count"], expected);
+            }
+            Op::Comment(a, v) if !people.is_empty() && !videos.is_empty() => {
+                let (a, v) = (a % people.len(), v % videos.len());
+                let r = people[a]
+                    .post(
+                        &format!("/api/videos/{}/comments", videos[v]),
+                        &json!({"text": "nice"}),
+                    )
+                    .await;
+                assert_eq!(r.status, 201, "{}", r.text());
+                *comments.entry(v).or_default() += 1;
+            }
+            Op::View(a, v) if !people.is_empty() && !videos.is_empty() => {
+                let (a, v) = (a % people.len(), v % videos.len());
+                let r = people[a]
+                    .post(
+                        &format!("/api/videos/{}/views", videos[v]),
+                        &json!({"watch_ms": 1234, "completed": true}),
+                    )
+                    .await;
+                assert_eq!(r.status, 202, "{}", r.text());
+            }
+            Op::NotInterested(a, v) if !people.is_empty() && !videos.is_empty() => {
+                let (a, v) = (a % people.len(), v % videos.len());
+                let r = people[a]
+                    .post_empty(&format!("/api/videos/{}/not-interested", videos[v]))
+                    .await;
+                assert_eq!(r.status, 204, "{}", r.text());
+            }
+            Op::Follow(a, b) | Op::Unfollow(a, b) if !people.is_empty() => {
+                let (a, b) = (a % people.len(), b % people.len());
+                let path = format!("/api/users/{}/follow", people[b].handle);
+                let follow = matches!(op, Op::Follow(..));
+                let r = if follow {
+                    people[a].post_empty(&path).await
+                } else {
+                    people[a].delete(&path).await
+                };
+                if a == b {
+                    crate::common::assert_error(&r, 400, "validation_failed");
+                    continue;
+                }
+                assert_eq!(r.status, 200, "{}", r.text());
+                if follow {
+                    follows.insert((a, b));
+                } else {
+                    follows.remove(&(a, b));
+                }
+                let expected = follows.iter().filter(|(_, fb)| *fb == b).count() as i64;
+                assert_eq!(r.json()["follower_count"], expected);
+            }
+            _ => {}
+        }
+    }
+    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(report.passed(), "{}", report.render());
+    for (i, p) in people.iter().enumerate() {
+        let region = s
+            .platform
+            .home_of(p.user_id())
+            .await
+            .unwrap()
+            .unwrap()
+            .id()
+            .to_string();
+        assert_eq!(region, p.region);
+        let prof = s.anon().get_json(&format!("/api/users/{}", p.handle)).await;
+        let following = follows.iter().filter(|(fa, _)| *fa == i).count() as i64;
+        assert_eq!(prof["following_count"], following, "{}", p.handle);
+    }
+    for (v, id) in videos.iter().enumerate() {
+        let got = s.anon().get_json(&format!("/api/videos/{id}")).await;
+        assert_eq!(
+            got["like_count"],
+            likes.iter().filter(|(_, lv)| *lv == v).count() as i64
+        );
+        assert_eq!(got["comment_count"], comments.get(&v).copied().unwrap_or(0));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_cross_region_workloads_keep_residency(ops in prop::collection::vec(op(), 4..40)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run_workload(ops));
+    }
+}
