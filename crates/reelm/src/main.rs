@@ -9,7 +9,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "reelm", version, about = "A sovereign-by-design short-video platform engine")]
+#[command(
+    name = "reelm",
+    version,
+    about = "A sovereign-by-design short-video platform engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         command: ResidencyCommand,
     },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Configuration.
     Config {
         #[command(subcommand)]
@@ -69,6 +78,36 @@ enum ResidencyCommand {
 }
 
 #[derive(Subcommand)]
+enum BenchCommand {
+    /// Load a synthetic community, then drive the HTTP API on loopback with concurrent clients
+    /// and report p50/p99 latency and throughput per scenario.
+    Api {
+        /// People in the synthetic community.
+        #[arg(long, default_value_t = 100_000)]
+        people: usize,
+        /// Follows, views and likes in the synthetic community.
+        #[arg(long, default_value_t = 1_000_000)]
+        interactions: usize,
+        /// Concurrent clients.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Seconds per scenario.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Base URL of a PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/postgres):
+        /// fresh databases are created there for the directory and each region. SQLite otherwise.
+        #[arg(long)]
+        postgres: Option<String>,
+        /// Only these scenarios (following-feed, for-you-feed, me, like, view, follow, sign-up).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Print results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Print the merged configuration (defaults < file < environment < flags).
     Show {
@@ -79,31 +118,52 @@ enum ConfigCommand {
 
 fn load_config(args: &ConfigArgs, default_data_dir: &str) -> Result<Config> {
     let text = match &args.config {
-        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?),
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?,
+        ),
         None => None,
     };
-    let mut config = Config::load(&PathBuf::from(default_data_dir), text.as_deref(), &|k| std::env::var(k).ok())?;
+    let mut config = Config::load(&PathBuf::from(default_data_dir), text.as_deref(), &|k| {
+        std::env::var(k).ok()
+    })?;
     if let Some(addr) = &args.addr {
         config.addr = addr.clone();
     }
     if let Some(dir) = &args.data_dir {
         // The data dir is a layer like any other: re-resolve the defaults under it.
-        let again = Config::load(dir, text.as_deref(), &|k| if k == "REELM_DATA_DIR" { None } else { std::env::var(k).ok() })?;
-        config = Config { addr: config.addr, ..again };
+        let again = Config::load(dir, text.as_deref(), &|k| {
+            if k == "REELM_DATA_DIR" {
+                None
+            } else {
+                std::env::var(k).ok()
+            }
+        })?;
+        config = Config {
+            addr: config.addr,
+            ..again
+        };
     }
     Ok(config)
 }
 
 async fn open(config: Config) -> Result<Arc<Platform>> {
-    let platform = Platform::open(config).await.context("cannot open the platform's stores")?;
+    let platform = Platform::open(config)
+        .await
+        .context("cannot open the platform's stores")?;
     Ok(Arc::new(platform))
 }
 
 async fn serve(platform: Arc<Platform>) -> Result<()> {
     let addr = platform.config.addr.clone();
-    let listener = tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
-    println!("reelm is serving {} region(s) at http://{local}/", platform.cells().len());
+    println!(
+        "reelm is serving {} region(s) at http://{local}/",
+        platform.cells().len()
+    );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         println!("shutting down");
@@ -116,7 +176,10 @@ async fn serve(platform: Arc<Platform>) -> Result<()> {
 #[tokio::main]
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("REELM_LOG").unwrap_or_else(|_| "warn,reelm=info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("REELM_LOG")
+                .unwrap_or_else(|_| "warn,reelm=info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -126,25 +189,45 @@ async fn main() -> Result<()> {
             println!("data dir: {}", config.data_dir.display());
             let platform = open(config).await?;
             let started = std::time::Instant::now();
-            let summary = reelm_server::seed::seed_demo(&platform, people, &mut |m| eprintln!("seeding: {m}")).await?;
+            let summary = reelm_server::seed::seed_demo(&platform, people, &mut |m| {
+                eprintln!("seeding: {m}")
+            })
+            .await?;
             if summary.reused {
                 println!("reusing the demo data already in the data dir");
             } else {
                 println!(
                     "seeded {} people, {} videos, {} follows, {} views, {} likes, {} comments in {:.1}s",
-                    summary.people, summary.videos, summary.follows, summary.views, summary.likes, summary.comments,
+                    summary.people,
+                    summary.videos,
+                    summary.follows,
+                    summary.views,
+                    summary.likes,
+                    summary.comments,
                     started.elapsed().as_secs_f64()
                 );
             }
             for r in &platform.config.regions {
-                println!("  region {:<3} {:<24} store {}", r.id, r.data_center, r.store_url);
+                println!(
+                    "  region {:<3} {:<24} store {}",
+                    r.id, r.data_center, r.store_url
+                );
             }
-            let logins: Vec<&str> = reelm_server::seed::DEMO_LOGINS.iter().map(|(h, _)| *h).collect();
-            println!("log in as {} with password {:?}", logins.join(", "), reelm_server::seed::DEMO_PASSWORD);
+            let logins: Vec<&str> = reelm_server::seed::DEMO_LOGINS
+                .iter()
+                .map(|(h, _)| *h)
+                .collect();
+            println!(
+                "log in as {} with password {:?}",
+                logins.join(", "),
+                reelm_server::seed::DEMO_PASSWORD
+            );
             serve(platform).await
         }
         Command::Serve { cfg } => serve(open(load_config(&cfg, "reelm-data")?).await?).await,
-        Command::Residency { command: ResidencyCommand::Audit { cfg, json } } => {
+        Command::Residency {
+            command: ResidencyCommand::Audit { cfg, json },
+        } => {
             let platform = open(load_config(&cfg, "reelm-data")?).await?;
             let report = reelm_server::audit::run(&platform).await?;
             if json {
@@ -153,13 +236,116 @@ async fn main() -> Result<()> {
                 print!("{}", report.render());
             }
             if !report.passed() {
-                bail!("residency audit failed with {} violation(s)", report.violations.len());
+                bail!(
+                    "residency audit failed with {} violation(s)",
+                    report.violations.len()
+                );
             }
             Ok(())
         }
-        Command::Config { command: ConfigCommand::Show { cfg } } => {
+        Command::Bench {
+            command:
+                BenchCommand::Api {
+                    people,
+                    interactions,
+                    clients,
+                    seconds,
+                    postgres,
+                    only,
+                    json,
+                },
+        } => bench_api(people, interactions, clients, seconds, postgres, only, json).await,
+        Command::Config {
+            command: ConfigCommand::Show { cfg },
+        } => {
             print!("{}", load_config(&cfg, "reelm-data")?.to_toml());
             Ok(())
         }
     }
+}
+
+async fn bench_api(
+    people: usize,
+    interactions: usize,
+    clients: usize,
+    seconds: u64,
+    postgres: Option<String>,
+    only: Vec<String>,
+    json: bool,
+) -> Result<()> {
+    use reelm_server::bench::{self, DatasetSpec, Scenario};
+    let scenarios: Vec<Scenario> = if only.is_empty() {
+        Scenario::ALL.to_vec()
+    } else {
+        only.iter()
+            .map(|name| {
+                Scenario::ALL
+                    .into_iter()
+                    .find(|s| s.name().starts_with(name.as_str()))
+                    .with_context(|| format!("unknown scenario {name:?}"))
+            })
+            .collect::<Result<_>>()?
+    };
+    let dir = std::env::temp_dir().join(format!("reelm-bench-{}", std::process::id()));
+    let mut config = Config::load(&dir, None, &|_| None)?;
+    config.addr = "127.0.0.1:0".into();
+    let store = match &postgres {
+        Some(base) => {
+            config.directory_url = reelm_store_fresh(base, "reelm_bench_dir").await?;
+            for r in &mut config.regions {
+                r.store_url = reelm_store_fresh(base, &format!("reelm_bench_{}", r.id)).await?;
+            }
+            "PostgreSQL"
+        }
+        None => "SQLite",
+    };
+    eprintln!("store: {store}; data dir {}", dir.display());
+    let platform = open(config).await?;
+    let t = std::time::Instant::now();
+    let spec = DatasetSpec {
+        people,
+        interactions,
+        ..Default::default()
+    };
+    let data = bench::load(&platform, &spec, &mut |m| eprintln!("loading {m}")).await?;
+    eprintln!("loaded in {:.1}s", t.elapsed().as_secs_f64());
+    let sessions = Arc::new(bench::sessions(&platform, &data, 2000).await?);
+    let data = Arc::new(data);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(reelm_server::run(listener, platform.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+    let mut results = Vec::new();
+    for s in scenarios {
+        eprintln!("running {} for {seconds}s with {clients} clients", s.name());
+        let r = bench::run_scenario(
+            &base,
+            s,
+            clients,
+            std::time::Duration::from_secs(seconds),
+            data.clone(),
+            sessions.clone(),
+        )
+        .await;
+        results.push(r);
+    }
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    platform.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        println!(
+            "reelm bench api: {store}, {people} people, {interactions} interactions, {clients} clients, {seconds}s per scenario"
+        );
+        print!("{}", bench::render(&results));
+    }
+    Ok(())
+}
+
+async fn reelm_store_fresh(base: &str, prefix: &str) -> Result<String> {
+    Ok(reelm_store::testing::fresh_postgres_database(base, prefix).await?)
 }

@@ -65,13 +65,19 @@ impl AuditReport {
         for class in DataClass::ALL {
             out.push_str(&format!("{:<12}", class.as_str()));
             for r in &regions {
-                out.push_str(&format!("{:>12}", self.counts[*r].get(&class).copied().unwrap_or(0)));
+                out.push_str(&format!(
+                    "{:>12}",
+                    self.counts[*r].get(&class).copied().unwrap_or(0)
+                ));
             }
             out.push('\n');
         }
         out.push_str(&format!("{:<12}", "people"));
         for r in &regions {
-            out.push_str(&format!("{:>12}", self.users_per_region.get(*r).copied().unwrap_or(0)));
+            out.push_str(&format!(
+                "{:>12}",
+                self.users_per_region.get(*r).copied().unwrap_or(0)
+            ));
         }
         out.push('\n');
         if self.passed() {
@@ -80,7 +86,10 @@ impl AuditReport {
                 self.tables_checked
             ));
         } else {
-            out.push_str(&format!("\nFAIL: {} violation(s):\n", self.violations.len()));
+            out.push_str(&format!(
+                "\nFAIL: {} violation(s):\n",
+                self.violations.len()
+            ));
             for v in &self.violations {
                 out.push_str(&format!("  - {v}\n"));
             }
@@ -90,7 +99,13 @@ impl AuditReport {
 }
 
 pub async fn run(p: &Platform) -> Result<AuditReport, AppError> {
-    let homes: HashMap<UserId, RegionId> = p.directory.all().await?.into_iter().map(|e| (e.user_id, e.region)).collect();
+    let homes: HashMap<UserId, RegionId> = p
+        .directory
+        .all()
+        .await?
+        .into_iter()
+        .map(|e| (e.user_id, e.region))
+        .collect();
     let mut report = AuditReport {
         counts: BTreeMap::new(),
         users_per_region: BTreeMap::new(),
@@ -98,7 +113,10 @@ pub async fn run(p: &Platform) -> Result<AuditReport, AppError> {
         tables_checked: 0,
     };
     for region in homes.values() {
-        *report.users_per_region.entry(region.to_string()).or_default() += 1;
+        *report
+            .users_per_region
+            .entry(region.to_string())
+            .or_default() += 1;
     }
     for cell in p.cells() {
         let region = cell.id().to_string();
@@ -110,7 +128,9 @@ pub async fn run(p: &Platform) -> Result<AuditReport, AppError> {
                 continue;
             }
             report.tables_checked += 1;
-            let Some(owner) = t.owner_column else { continue };
+            let Some(owner) = t.owner_column else {
+                continue;
+            };
             for (user, rows) in cell.store.owners(t.name, owner).await? {
                 let home = homes.get(&user);
                 if home != Some(cell.id()) {

@@ -6,8 +6,8 @@
 
 use crate::error::AppError;
 use crate::platform::{Cell, Platform};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
@@ -34,7 +34,8 @@ pub fn token_hash(token: &str) -> String {
 /// blocking pool because it takes tens of milliseconds by design.
 pub async fn hash_password(password: String) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| AppError::Internal(e.to_string()))?;
+        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+            .map_err(|e| AppError::Internal(e.to_string()))?;
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
@@ -52,14 +53,21 @@ pub async fn verify_password(password: String, stored: Option<String>) -> Result
     tokio::task::spawn_blocking(move || {
         let dummy = DUMMY.get_or_init(|| {
             let salt = SaltString::encode_b64(&[7u8; 16]).expect("static salt encodes");
-            Argon2::default().hash_password(b"dummy password", &salt).map(|h| h.to_string()).unwrap_or_default()
+            Argon2::default()
+                .hash_password(b"dummy password", &salt)
+                .map(|h| h.to_string())
+                .unwrap_or_default()
         });
         let (hash, real) = match &stored {
             Some(h) => (h.as_str(), true),
             None => (dummy.as_str(), false),
         };
-        let parsed = PasswordHash::new(hash).map_err(|e| AppError::Internal(format!("stored password hash: {e}")))?;
-        Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && real)
+        let parsed = PasswordHash::new(hash)
+            .map_err(|e| AppError::Internal(format!("stored password hash: {e}")))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+            && real)
     })
     .await
     .map_err(|e| AppError::Internal(e.to_string()))?
@@ -81,7 +89,9 @@ pub fn session_cookies(region: &RegionId, token: &str, csrf: &str, secure: bool)
     let secure = if secure { "; Secure" } else { "" };
     let max_age = SESSION_TTL_MS / 1000;
     [
-        format!("{SESSION_COOKIE}={region}.{token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"),
+        format!(
+            "{SESSION_COOKIE}={region}.{token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        ),
         format!("{CSRF_COOKIE}={csrf}; Path=/; SameSite=Lax; Max-Age={max_age}{secure}"),
     ]
 }
@@ -107,9 +117,16 @@ pub struct Viewer {
 pub struct MaybeViewer(pub Option<Viewer>);
 
 async fn resolve(parts: &Parts, platform: &Platform) -> Result<Option<Viewer>, AppError> {
-    let Some(raw) = cookie(&parts.headers, SESSION_COOKIE) else { return Ok(None) };
-    let Some((region, token)) = raw.split_once('.') else { return Ok(None) };
-    let Some(cell) = RegionId::new(region).ok().and_then(|r| platform.cell(&r).cloned()) else {
+    let Some(raw) = cookie(&parts.headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let Some((region, token)) = raw.split_once('.') else {
+        return Ok(None);
+    };
+    let Some(cell) = RegionId::new(region)
+        .ok()
+        .and_then(|r| platform.cell(&r).cloned())
+    else {
         return Ok(None);
     };
     let hash = token_hash(token);
@@ -127,7 +144,11 @@ async fn resolve(parts: &Parts, platform: &Platform) -> Result<Option<Viewer>, A
             ));
         }
     }
-    Ok(Some(Viewer { user, home: cell, token_hash: hash }))
+    Ok(Some(Viewer {
+        user,
+        home: cell,
+        token_hash: hash,
+    }))
 }
 
 fn is_state_changing(m: &Method) -> bool {
@@ -140,7 +161,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 impl FromRequestParts<Arc<Platform>> for Viewer {
     type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, platform: &Arc<Platform>) -> Result<Self, AppError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        platform: &Arc<Platform>,
+    ) -> Result<Self, AppError> {
         resolve(parts, platform)
             .await?
             .ok_or_else(|| AppError::user(ErrorCode::Unauthenticated, "sign in first"))
@@ -149,7 +173,10 @@ impl FromRequestParts<Arc<Platform>> for Viewer {
 
 impl FromRequestParts<Arc<Platform>> for MaybeViewer {
     type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, platform: &Arc<Platform>) -> Result<Self, AppError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        platform: &Arc<Platform>,
+    ) -> Result<Self, AppError> {
         Ok(MaybeViewer(resolve(parts, platform).await?))
     }
 }
@@ -161,7 +188,10 @@ mod tests {
     #[test]
     fn cookies_parse() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, "a=1; reelm_session=eu.tok; reelm_csrf=xyz".parse().unwrap());
+        h.insert(
+            header::COOKIE,
+            "a=1; reelm_session=eu.tok; reelm_csrf=xyz".parse().unwrap(),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("eu.tok"));
         assert_eq!(cookie(&h, CSRF_COOKIE), Some("xyz"));
         assert_eq!(cookie(&h, "nope"), None);
@@ -171,8 +201,16 @@ mod tests {
     async fn passwords_hash_with_argon2id() {
         let h = hash_password("correct horse".into()).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(verify_password("correct horse".into(), Some(h.clone())).await.unwrap());
+        assert!(
+            verify_password("correct horse".into(), Some(h.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!verify_password("wrong".into(), Some(h)).await.unwrap());
-        assert!(!verify_password("dummy password".into(), None).await.unwrap());
+        assert!(
+            !verify_password("dummy password".into(), None)
+                .await
+                .unwrap()
+        );
     }
 }

@@ -12,7 +12,12 @@ pub fn encode<T: Serialize>(value: &T) -> String {
 }
 
 pub fn decode<T: DeserializeOwned>(cursor: &str) -> Result<T, AppError> {
-    let bad = || AppError::user(ErrorCode::BadCursor, "the cursor is not one this server gave out; start from the first page");
+    let bad = || {
+        AppError::user(
+            ErrorCode::BadCursor,
+            "the cursor is not one this server gave out; start from the first page",
+        )
+    };
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
     serde_json::from_slice(&bytes).map_err(|_| bad())
 }
@@ -22,7 +27,10 @@ pub fn limit(raw: Option<i64>, default: i64) -> Result<i64, AppError> {
     match raw {
         None => Ok(default),
         Some(n) if (1..=50).contains(&n) => Ok(n),
-        Some(n) => Err(AppError::user(ErrorCode::ValidationFailed, format!("limit must be between 1 and 50, not {n}"))),
+        Some(n) => Err(AppError::user(
+            ErrorCode::ValidationFailed,
+            format!("limit must be between 1 and 50, not {n}"),
+        )),
     }
 }
 

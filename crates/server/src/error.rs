@@ -28,9 +28,16 @@ impl AppError {
     pub fn public(&self) -> (ErrorCode, String) {
         match self {
             AppError::User(e) => (e.code, e.message.clone()),
-            AppError::Media(e @ reelm_media::MediaError::InvalidMedia(_)) => (ErrorCode::UnsupportedMedia, e.to_string()),
-            AppError::Media(reelm_media::MediaError::NotFound(_)) => (ErrorCode::NotFound, "media not found".into()),
-            _ => (ErrorCode::Internal, "something went wrong on our side; it has been logged".into()),
+            AppError::Media(e @ reelm_media::MediaError::InvalidMedia(_)) => {
+                (ErrorCode::UnsupportedMedia, e.to_string())
+            }
+            AppError::Media(reelm_media::MediaError::NotFound(_)) => {
+                (ErrorCode::NotFound, "media not found".into())
+            }
+            _ => (
+                ErrorCode::Internal,
+                "something went wrong on our side; it has been logged".into(),
+            ),
         }
     }
 }
@@ -47,7 +54,8 @@ impl IntoResponse for AppError {
             // keep values out of their error messages.
             tracing::error!(error = %self, "request failed");
         }
-        let status = StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, axum::Json(error_body(code, &message))).into_response()
     }
 }

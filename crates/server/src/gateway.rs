@@ -12,18 +12,28 @@ use reelm_store::{ProfileCounterDelta, VideoCounterDelta};
 /// never may (only an owner's migration order may move them, and that is not this path).
 pub fn check_transfer(class: DataClass) -> Result<(), AppError> {
     if class.bound_to_home_region() {
-        return Err(AppError::Internal(format!("refused: {class} data may not leave its home region")));
+        return Err(AppError::Internal(format!(
+            "refused: {class} data may not leave its home region"
+        )));
     }
     Ok(())
 }
 
-pub async fn video_counters(target: &Cell, video: VideoId, delta: VideoCounterDelta) -> Result<(), AppError> {
+pub async fn video_counters(
+    target: &Cell,
+    video: VideoId,
+    delta: VideoCounterDelta,
+) -> Result<(), AppError> {
     check_transfer(DataClass::Public)?;
     target.store.adjust_video_counters(video, delta).await?;
     Ok(())
 }
 
-pub async fn profile_counters(target: &Cell, user: UserId, delta: ProfileCounterDelta) -> Result<(), AppError> {
+pub async fn profile_counters(
+    target: &Cell,
+    user: UserId,
+    delta: ProfileCounterDelta,
+) -> Result<(), AppError> {
     check_transfer(DataClass::Public)?;
     target.store.adjust_profile_counters(user, delta).await?;
     Ok(())
@@ -36,7 +46,11 @@ mod tests {
     #[test]
     fn only_public_and_aggregate_classes_pass() {
         for class in DataClass::ALL {
-            assert_eq!(check_transfer(class).is_ok(), !class.bound_to_home_region(), "{class}");
+            assert_eq!(
+                check_transfer(class).is_ok(),
+                !class.bound_to_home_region(),
+                "{class}"
+            );
         }
     }
 }

@@ -12,7 +12,7 @@
 pub mod api;
 pub mod audit;
 mod auth;
-// pub mod bench;
+pub mod bench;
 mod cursor;
 pub mod error;
 pub mod gateway;
@@ -35,5 +35,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = api::router(platform);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -15,11 +15,17 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
     #[error("region {region}: {source}")]
-    Store { region: String, source: reelm_store::StoreError },
+    Store {
+        region: String,
+        source: reelm_store::StoreError,
+    },
     #[error("directory: {0}")]
     Directory(reelm_store::StoreError),
     #[error("region {region} media store: {source}")]
-    Media { region: String, source: reelm_media::MediaError },
+    Media {
+        region: String,
+        source: reelm_media::MediaError,
+    },
     #[error("region {region} keys: {message}")]
     Keys { region: String, message: String },
 }
@@ -36,7 +42,9 @@ pub struct Cell {
 
 impl std::fmt::Debug for Cell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cell").field("region", &self.config.id).finish_non_exhaustive()
+        f.debug_struct("Cell")
+            .field("region", &self.config.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,34 +58,64 @@ impl Cell {
         data_dir.join("regions").join(region.as_str()).join("keys")
     }
 
-    async fn open(config: &RegionConfig, data_dir: &Path, max_connections: u32) -> Result<Cell, PlatformError> {
+    async fn open(
+        config: &RegionConfig,
+        data_dir: &Path,
+        max_connections: u32,
+    ) -> Result<Cell, PlatformError> {
         let region = config.id.to_string();
         let store = CellStore::open(&config.store_url, max_connections)
             .await
-            .map_err(|source| PlatformError::Store { region: region.clone(), source })?;
-        let media = MediaStore::open(&config.media_url)
-            .map_err(|source| PlatformError::Media { region: region.clone(), source })?;
+            .map_err(|source| PlatformError::Store {
+                region: region.clone(),
+                source,
+            })?;
+        let media = MediaStore::open(&config.media_url).map_err(|source| PlatformError::Media {
+            region: region.clone(),
+            source,
+        })?;
         let keys_dir = Cell::keys_dir(data_dir, &config.id);
-        let keys_err = |message: String| PlatformError::Keys { region: region.clone(), message };
-        let kms = LocalKms::load_or_create(keys_dir.join("region-kms.json"), &region).map_err(|e| keys_err(e.to_string()))?;
-        let index_key = load_or_create_secret(&keys_dir.join("email-index.key")).map_err(|e| keys_err(e.to_string()))?;
-        Ok(Cell { config: config.clone(), store, media, kms, index_key })
+        let keys_err = |message: String| PlatformError::Keys {
+            region: region.clone(),
+            message,
+        };
+        let kms = LocalKms::load_or_create(keys_dir.join("region-kms.json"), &region)
+            .map_err(|e| keys_err(e.to_string()))?;
+        let index_key = load_or_create_secret(&keys_dir.join("email-index.key"))
+            .map_err(|e| keys_err(e.to_string()))?;
+        Ok(Cell {
+            config: config.clone(),
+            store,
+            media,
+            kms,
+            index_key,
+        })
     }
 
     /// A keyed hash of a normalized email, unique per region.
     pub fn email_index(&self, email: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.index_key)
+            .expect("HMAC takes any key length");
         mac.update(email.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
 
     pub fn new_user_key(&self, user: UserId) -> Result<(DataKey, WrappedKey), AppError> {
-        Ok(reelm_vault::new_user_key(&self.kms, self.id().as_str(), user.0)?)
+        Ok(reelm_vault::new_user_key(
+            &self.kms,
+            self.id().as_str(),
+            user.0,
+        )?)
     }
 
     pub fn user_key(&self, account: &AccountRow) -> Result<DataKey, AppError> {
         let wrapped = WrappedKey::from_bytes(&account.wrapped_key)?;
-        Ok(reelm_vault::open_user_key(&self.kms, self.id().as_str(), account.user_id.0, &wrapped)?)
+        Ok(reelm_vault::open_user_key(
+            &self.kms,
+            self.id().as_str(),
+            account.user_id.0,
+            &wrapped,
+        )?)
     }
 
     pub fn current_key_id(&self) -> String {
@@ -85,23 +123,41 @@ impl Cell {
     }
 
     /// Encrypts a personal field under the person's key, bound to region, person and column.
-    pub fn seal(&self, key: &DataKey, user: UserId, table: &str, column: &str, plaintext: &str) -> Vec<u8> {
+    pub fn seal(
+        &self,
+        key: &DataKey,
+        user: UserId,
+        table: &str,
+        column: &str,
+        plaintext: &str,
+    ) -> Vec<u8> {
         let ctx = FieldContext::new(self.id().as_str(), user.0, table, column);
         reelm_vault::encrypt_field(key, &ctx, plaintext.as_bytes())
     }
 
-    pub fn unseal(&self, key: &DataKey, user: UserId, table: &str, column: &str, ciphertext: &[u8]) -> Result<String, AppError> {
+    pub fn unseal(
+        &self,
+        key: &DataKey,
+        user: UserId,
+        table: &str,
+        column: &str,
+        ciphertext: &[u8],
+    ) -> Result<String, AppError> {
         let ctx = FieldContext::new(self.id().as_str(), user.0, table, column);
         let bytes = reelm_vault::decrypt_field(key, &ctx, ciphertext)?;
-        String::from_utf8(bytes).map_err(|_| AppError::Internal("decrypted field is not UTF-8".into()))
+        String::from_utf8(bytes)
+            .map_err(|_| AppError::Internal("decrypted field is not UTF-8".into()))
     }
 }
 
 /// Reads a 32-byte secret from `path`, creating it (mode 0600) on first use.
 fn load_or_create_secret(path: &Path) -> std::io::Result<[u8; 32]> {
     if let Ok(text) = std::fs::read_to_string(path) {
-        let bytes = hex::decode(text.trim()).map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
-        return bytes.try_into().map_err(|_| std::io::Error::other(format!("{}: expected 32 bytes", path.display())));
+        let bytes = hex::decode(text.trim())
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+        return bytes
+            .try_into()
+            .map_err(|_| std::io::Error::other(format!("{}: expected 32 bytes", path.display())));
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -135,14 +191,21 @@ impl Platform {
         // SQLite serializes writers anyway; a few connections serve concurrent readers. A
         // PostgreSQL region gets a larger pool.
         let pool_size = |url: &str| if url.starts_with("sqlite") { 8 } else { 16 };
-        let directory = DirectoryStore::open(&config.directory_url, pool_size(&config.directory_url))
-            .await
-            .map_err(PlatformError::Directory)?;
+        let directory =
+            DirectoryStore::open(&config.directory_url, pool_size(&config.directory_url))
+                .await
+                .map_err(PlatformError::Directory)?;
         let mut cells = Vec::new();
         for r in &config.regions {
-            cells.push(Arc::new(Cell::open(r, &config.data_dir, pool_size(&r.store_url)).await?));
+            cells.push(Arc::new(
+                Cell::open(r, &config.data_dir, pool_size(&r.store_url)).await?,
+            ));
         }
-        Ok(Platform { config, directory, cells })
+        Ok(Platform {
+            config,
+            directory,
+            cells,
+        })
     }
 
     pub fn cells(&self) -> &[Arc<Cell>] {
@@ -161,13 +224,20 @@ impl Platform {
 
     /// The home cell of a person, from the directory.
     pub async fn home_of(&self, user: UserId) -> Result<Option<Arc<Cell>>, AppError> {
-        Ok(self.directory.by_id(user).await?.and_then(|e| self.cell(&e.region).cloned()))
+        Ok(self
+            .directory
+            .by_id(user)
+            .await?
+            .and_then(|e| self.cell(&e.region).cloned()))
     }
 
     /// Finds a video in whichever cell holds it (the creator's home). Videos are public, so the
     /// edge may look in every cell.
     pub async fn find_video(&self, id: VideoId) -> Result<Option<(Arc<Cell>, VideoRow)>, AppError> {
-        let lookups = self.cells.iter().map(|c| async move { (c.clone(), c.store.video(id).await) });
+        let lookups = self
+            .cells
+            .iter()
+            .map(|c| async move { (c.clone(), c.store.video(id).await) });
         for (cell, found) in futures::future::join_all(lookups).await {
             if let Some(v) = found? {
                 return Ok(Some((cell, v)));

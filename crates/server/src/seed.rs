@@ -18,15 +18,30 @@ pub const DEMO_LOGINS: &[(&str, &str)] = &[("demo_us", "US"), ("demo_eu", "DE"),
 pub const DEMO_PASSWORD: &str = "reelm-demo";
 
 const FIRST: &[&str] = &[
-    "ana", "ben", "chen", "dara", "eli", "fatima", "gus", "hana", "ivan", "jo", "kai", "lena", "mo", "nia", "omar", "pia",
-    "quinn", "ravi", "sara", "tom", "uma", "vic", "wen", "xavi", "yuki", "zoe", "luca", "mila", "noah", "ines",
+    "ana", "ben", "chen", "dara", "eli", "fatima", "gus", "hana", "ivan", "jo", "kai", "lena",
+    "mo", "nia", "omar", "pia", "quinn", "ravi", "sara", "tom", "uma", "vic", "wen", "xavi",
+    "yuki", "zoe", "luca", "mila", "noah", "ines",
 ];
 const US: &[&str] = &["US"];
-const EU: &[&str] = &["DE", "FR", "ES", "IT", "NL", "IE", "SE", "PL", "GB", "CH", "AT", "PT"];
+const EU: &[&str] = &[
+    "DE", "FR", "ES", "IT", "NL", "IE", "SE", "PL", "GB", "CH", "AT", "PT",
+];
 const AP: &[&str] = &["JP", "SG", "IN", "BR", "AU", "KR", "MX", "ZA", "CA", "ID"];
 const COMMENTS: &[&str] = &[
-    "love this", "so good 😍", "again!", "how did you make this?", "this is my whole mood", "wow", "need more of these",
-    "the colors!", "saving this", "ok this is art", "haha", "the sound 🔥", "underrated", "first time seeing this, amazing",
+    "love this",
+    "so good 😍",
+    "again!",
+    "how did you make this?",
+    "this is my whole mood",
+    "wow",
+    "need more of these",
+    "the colors!",
+    "saving this",
+    "ok this is art",
+    "haha",
+    "the sound 🔥",
+    "underrated",
+    "first time seeing this, amazing",
 ];
 
 #[derive(Debug, Default)]
@@ -50,15 +65,29 @@ fn country_for(rng: &mut StdRng) -> &'static str {
 }
 
 async fn viewer(p: &Platform, user: UserId) -> Result<Viewer, AppError> {
-    let home = p.home_of(user).await?.ok_or_else(|| AppError::Internal("seeded person has no home".into()))?;
-    Ok(Viewer { user, home, token_hash: String::new() })
+    let home = p
+        .home_of(user)
+        .await?
+        .ok_or_else(|| AppError::Internal("seeded person has no home".into()))?;
+    Ok(Viewer {
+        user,
+        home,
+        token_hash: String::new(),
+    })
 }
 
 /// Seeds the demo community unless the directory already has people (then the data is reused).
 /// `people` is the number of viewers besides the creators and demo logins (≥ 300 for the demo).
-pub async fn seed_demo(p: &Arc<Platform>, people: usize, progress: &mut dyn FnMut(&str)) -> Result<SeedSummary, AppError> {
+pub async fn seed_demo(
+    p: &Arc<Platform>,
+    people: usize,
+    progress: &mut dyn FnMut(&str),
+) -> Result<SeedSummary, AppError> {
     if p.directory.count().await? > 0 {
-        return Ok(SeedSummary { reused: true, ..Default::default() });
+        return Ok(SeedSummary {
+            reused: true,
+            ..Default::default()
+        });
     }
     let mut rng = StdRng::seed_from_u64(2026);
     let mut s = SeedSummary::default();
@@ -69,7 +98,16 @@ pub async fn seed_demo(p: &Arc<Platform>, people: usize, progress: &mut dyn FnMu
     let mut logins = Vec::new();
     for (handle, country) in DEMO_LOGINS {
         let email = format!("{handle}@demo.reelm.invalid");
-        let u = accounts::create_account(p, handle, &email, Some(hash.clone()), "1995-06-15", country, &handle.replace('_', " ")).await?;
+        let u = accounts::create_account(
+            p,
+            handle,
+            &email,
+            Some(hash.clone()),
+            "1995-06-15",
+            country,
+            &handle.replace('_', " "),
+        )
+        .await?;
         logins.push(u);
     }
 
@@ -81,9 +119,21 @@ pub async fn seed_demo(p: &Arc<Platform>, people: usize, progress: &mut dyn FnMu
         let topic = clip.hashtags.first().copied().unwrap_or("art");
         let handle = format!("{}.{}", FIRST[i % FIRST.len()], topic);
         let country = country_for(&mut rng);
-        let display = format!("{} · {}", capitalize(FIRST[i % FIRST.len()]), capitalize(topic));
-        let u = accounts::create_account(p, &handle, &format!("{handle}@demo.reelm.invalid"), accounts::NO_PASSWORD, "1990-01-01", country, &display)
-            .await?;
+        let display = format!(
+            "{} · {}",
+            capitalize(FIRST[i % FIRST.len()]),
+            capitalize(topic)
+        );
+        let u = accounts::create_account(
+            p,
+            &handle,
+            &format!("{handle}@demo.reelm.invalid"),
+            accounts::NO_PASSWORD,
+            "1990-01-01",
+            country,
+            &display,
+        )
+        .await?;
         creators.push(u);
     }
     // Each clip: its creator, its hashtags; spread over the last two weeks.
@@ -104,14 +154,20 @@ pub async fn seed_demo(p: &Arc<Platform>, people: usize, progress: &mut dyn FnMu
         )
         .await?;
         let age_ms = rng.random_range(0..14 * 24 * 3600 * 1000_i64);
-        v.home.store.set_video_created_at(row.id, row.created_at - age_ms).await?;
+        v.home
+            .store
+            .set_video_created_at(row.id, row.created_at - age_ms)
+            .await?;
         catalog.push((row.id, creator, clip.hashtags));
         s.videos += 1;
     }
 
     progress("creating viewers with interests, follows, views, likes and comments");
     let topics: Vec<&str> = {
-        let mut t: Vec<&str> = clips.iter().flat_map(|c| c.hashtags.iter().copied()).collect();
+        let mut t: Vec<&str> = clips
+            .iter()
+            .flat_map(|c| c.hashtags.iter().copied())
+            .collect();
         t.sort();
         t.dedup();
         t
@@ -121,16 +177,34 @@ pub async fn seed_demo(p: &Arc<Platform>, people: usize, progress: &mut dyn FnMu
         let handle = format!("{}{}", FIRST[i % FIRST.len()], 100 + i);
         let country = country_for(&mut rng);
         let year = rng.random_range(1960..2008);
-        let birth = format!("{year}-{:02}-{:02}", rng.random_range(1..=12), rng.random_range(1..=28));
-        let u = accounts::create_account(p, &handle, &format!("{handle}@demo.reelm.invalid"), accounts::NO_PASSWORD, &birth, country, &capitalize(FIRST[i % FIRST.len()]))
-            .await?;
+        let birth = format!(
+            "{year}-{:02}-{:02}",
+            rng.random_range(1..=12),
+            rng.random_range(1..=28)
+        );
+        let u = accounts::create_account(
+            p,
+            &handle,
+            &format!("{handle}@demo.reelm.invalid"),
+            accounts::NO_PASSWORD,
+            &birth,
+            country,
+            &capitalize(FIRST[i % FIRST.len()]),
+        )
+        .await?;
         everyone.push(u);
     }
     s.people = everyone.len() + creators.len();
     let handles: Vec<String> = {
         let mut h = Vec::new();
         for c in &creators {
-            h.push(p.directory.by_id(*c).await?.map(|e| e.handle).unwrap_or_default());
+            h.push(
+                p.directory
+                    .by_id(*c)
+                    .await?
+                    .map(|e| e.handle)
+                    .unwrap_or_default(),
+            );
         }
         h
     };
@@ -143,7 +217,9 @@ pub async fn seed_demo(p: &Arc<Platform>, people: usize, progress: &mut dyn FnMu
         let likes_topic = |tags: &[&str]| tags.iter().any(|t| interests.contains(t));
         // Follow creators who post what this person likes, plus a few at random.
         for (ci, handle) in handles.iter().enumerate() {
-            let posts_interest = catalog.iter().any(|(_, c, tags)| *c == creators[ci] && likes_topic(tags));
+            let posts_interest = catalog
+                .iter()
+                .any(|(_, c, tags)| *c == creators[ci] && likes_topic(tags));
             let pr = if posts_interest { 0.45 } else { 0.04 };
             if creators[ci] != user && rng.random_bool(pr) {
                 social::set_follow(p, &v, handle, true).await?;
@@ -157,7 +233,11 @@ pub async fn seed_demo(p: &Arc<Platform>, people: usize, progress: &mut dyn FnMu
             let (vid, _, tags) = catalog[vi];
             let interested = likes_topic(tags);
             let completed = rng.random_bool(if interested { 0.7 } else { 0.25 });
-            let watch_ms = if completed { rng.random_range(5000..12000) } else { rng.random_range(400..4000) };
+            let watch_ms = if completed {
+                rng.random_range(5000..12000)
+            } else {
+                rng.random_range(400..4000)
+            };
             videos::record_view(p, &v, vid, watch_ms, completed).await?;
             s.views += 1;
             if rng.random_bool(if interested { 0.45 } else { 0.05 }) {
@@ -176,5 +256,7 @@ pub async fn seed_demo(p: &Arc<Platform>, people: usize, progress: &mut dyn FnMu
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }

@@ -13,7 +13,9 @@ use std::sync::Arc;
 static WEB: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../web");
 
 pub fn router() -> Router<Arc<Platform>> {
-    Router::new().route("/static/{*path}", get(asset)).fallback(get(index))
+    Router::new()
+        .route("/static/{*path}", get(asset))
+        .fallback(get(index))
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -34,8 +36,12 @@ async fn asset(Path(path): Path<String>) -> Response {
     match WEB.get_file(&path) {
         Some(f) => {
             let mut resp = f.contents().into_response();
-            resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
-            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type(&path)),
+            );
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             resp
         }
         None => (StatusCode::NOT_FOUND, "not found").into_response(),
@@ -48,12 +54,22 @@ async fn index() -> Response {
         Some(f) => {
             let mut resp = f.contents().into_response();
             let h = resp.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+            h.insert(
+                "x-content-type-options",
+                HeaderValue::from_static("nosniff"),
+            );
             h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
             resp
         }
-        None => (StatusCode::NOT_FOUND, "the web app is not built into this binary").into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "the web app is not built into this binary",
+        )
+            .into_response(),
     }
 }

@@ -16,7 +16,10 @@ pub struct Keyset {
 
 impl Keyset {
     /// The position before every row: the first page.
-    pub const START: Keyset = Keyset { at: i64::MAX, id: i64::MAX };
+    pub const START: Keyset = Keyset {
+        at: i64::MAX,
+        id: i64::MAX,
+    };
 }
 
 #[derive(Clone, Debug)]
@@ -82,7 +85,10 @@ pub struct VideoRow {
 
 impl VideoRow {
     pub fn hashtag_list(&self) -> Vec<String> {
-        self.hashtags.split_whitespace().map(str::to_owned).collect()
+        self.hashtags
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -122,8 +128,7 @@ pub struct ProfileCounterDelta {
 }
 
 const VIDEO_COLUMNS: &str = "id, creator_id, caption, hashtags, language, duration_ms, width, height, status, media_key, poster_key, created_at, like_count, comment_count, view_count";
-const PROFILE_COLUMNS: &str =
-    "user_id, handle, display_name, bio, follower_count, following_count, video_count, like_count, created_at";
+const PROFILE_COLUMNS: &str = "user_id, handle, display_name, bio, follower_count, following_count, video_count, like_count, created_at";
 
 fn video_from(r: &AnyRow) -> VideoRow {
     VideoRow {
@@ -171,7 +176,10 @@ fn comment_from(r: &AnyRow) -> CommentRow {
 
 /// `$start, $start+1, …` placeholders for an `IN (…)` list of `n` values.
 fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One region's relational store.
@@ -182,7 +190,9 @@ pub struct CellStore {
 
 impl CellStore {
     pub async fn open(url: &str, max_connections: u32) -> Result<CellStore, StoreError> {
-        Ok(CellStore { db: Db::open(url, Scope::Cell, max_connections).await? })
+        Ok(CellStore {
+            db: Db::open(url, Scope::Cell, max_connections).await?,
+        })
     }
 
     fn pool(&self) -> &sqlx::AnyPool {
@@ -250,7 +260,10 @@ impl CellStore {
         }))
     }
 
-    pub async fn user_by_email_index(&self, email_index: &str) -> Result<Option<UserId>, StoreError> {
+    pub async fn user_by_email_index(
+        &self,
+        email_index: &str,
+    ) -> Result<Option<UserId>, StoreError> {
         let row = sqlx::query("SELECT user_id FROM accounts WHERE email_index = $1")
             .bind(email_index)
             .fetch_optional(self.pool())
@@ -260,7 +273,10 @@ impl CellStore {
 
     pub async fn profile(&self, user: UserId) -> Result<Option<ProfileRow>, StoreError> {
         let sql = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE user_id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(user.0).fetch_optional(self.pool()).await?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(user.0)
+            .fetch_optional(self.pool())
+            .await?;
         Ok(row.as_ref().map(profile_from))
     }
 
@@ -268,15 +284,26 @@ impl CellStore {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE user_id IN ({})", placeholders(1, users.len()));
+        let sql = format!(
+            "SELECT {PROFILE_COLUMNS} FROM profiles WHERE user_id IN ({})",
+            placeholders(1, users.len())
+        );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for u in users {
             q = q.bind(u.0);
         }
-        Ok(q.fetch_all(self.pool()).await?.iter().map(profile_from).collect())
+        Ok(q.fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(profile_from)
+            .collect())
     }
 
-    pub async fn adjust_profile_counters(&self, user: UserId, d: ProfileCounterDelta) -> Result<(), StoreError> {
+    pub async fn adjust_profile_counters(
+        &self,
+        user: UserId,
+        d: ProfileCounterDelta,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE profiles SET
                follower_count = CASE WHEN follower_count + $2 < 0 THEN 0 ELSE follower_count + $2 END,
@@ -297,7 +324,13 @@ impl CellStore {
 
     // ---- sessions ----------------------------------------------------------------------------
 
-    pub async fn insert_session(&self, token_hash: &str, user: UserId, now: i64, expires_at: i64) -> Result<(), StoreError> {
+    pub async fn insert_session(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
             .bind(token_hash)
             .bind(user.0)
@@ -310,24 +343,36 @@ impl CellStore {
     }
 
     /// The user of a live (unexpired) session.
-    pub async fn session_user(&self, token_hash: &str, now: i64) -> Result<Option<UserId>, StoreError> {
-        let row = sqlx::query("SELECT user_id FROM sessions WHERE token_hash = $1 AND expires_at > $2")
-            .bind(token_hash)
-            .bind(now)
-            .fetch_optional(self.pool())
-            .await?;
+    pub async fn session_user(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<UserId>, StoreError> {
+        let row =
+            sqlx::query("SELECT user_id FROM sessions WHERE token_hash = $1 AND expires_at > $2")
+                .bind(token_hash)
+                .bind(now)
+                .fetch_optional(self.pool())
+                .await?;
         Ok(row.map(|r| UserId(r.get(0))))
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(self.pool()).await?;
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
     // ---- videos and media --------------------------------------------------------------------
 
     /// Records a video and its media objects, and counts it on the creator's profile.
-    pub async fn insert_video(&self, v: &VideoRow, media: &[MediaObjectRow]) -> Result<(), StoreError> {
+    pub async fn insert_video(
+        &self,
+        v: &VideoRow,
+        media: &[MediaObjectRow],
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
             "INSERT INTO videos (id, creator_id, caption, hashtags, language, duration_ms, width, height, status, media_key, poster_key, created_at, like_count, comment_count, view_count)
@@ -375,7 +420,10 @@ impl CellStore {
 
     pub async fn video(&self, id: VideoId) -> Result<Option<VideoRow>, StoreError> {
         let sql = format!("SELECT {VIDEO_COLUMNS} FROM videos WHERE id = $1");
-        let row = sqlx::query(AssertSqlSafe(sql)).bind(id.0).fetch_optional(self.pool()).await?;
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(id.0)
+            .fetch_optional(self.pool())
+            .await?;
         Ok(row.as_ref().map(video_from))
     }
 
@@ -383,16 +431,28 @@ impl CellStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!("SELECT {VIDEO_COLUMNS} FROM videos WHERE id IN ({})", placeholders(1, ids.len()));
+        let sql = format!(
+            "SELECT {VIDEO_COLUMNS} FROM videos WHERE id IN ({})",
+            placeholders(1, ids.len())
+        );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for id in ids {
             q = q.bind(id.0);
         }
-        Ok(q.fetch_all(self.pool()).await?.iter().map(video_from).collect())
+        Ok(q.fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(video_from)
+            .collect())
     }
 
     /// Published videos of any of `creators`, newest first, strictly before `after`.
-    pub async fn videos_by_creators(&self, creators: &[UserId], after: Keyset, limit: i64) -> Result<Vec<VideoRow>, StoreError> {
+    pub async fn videos_by_creators(
+        &self,
+        creators: &[UserId],
+        after: Keyset,
+        limit: i64,
+    ) -> Result<Vec<VideoRow>, StoreError> {
         if creators.is_empty() {
             return Ok(Vec::new());
         }
@@ -402,11 +462,18 @@ impl CellStore {
              ORDER BY created_at DESC, id DESC LIMIT $3",
             placeholders(4, creators.len())
         );
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(after.at).bind(after.id).bind(limit);
+        let mut q = sqlx::query(AssertSqlSafe(sql))
+            .bind(after.at)
+            .bind(after.id)
+            .bind(limit);
         for c in creators {
             q = q.bind(c.0);
         }
-        Ok(q.fetch_all(self.pool()).await?.iter().map(video_from).collect())
+        Ok(q.fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(video_from)
+            .collect())
     }
 
     /// The newest published videos.
@@ -414,7 +481,13 @@ impl CellStore {
         let sql = format!(
             "SELECT {VIDEO_COLUMNS} FROM videos WHERE status = 'published' ORDER BY created_at DESC, id DESC LIMIT $1"
         );
-        Ok(sqlx::query(AssertSqlSafe(sql)).bind(limit).fetch_all(self.pool()).await?.iter().map(video_from).collect())
+        Ok(sqlx::query(AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(video_from)
+            .collect())
     }
 
     /// The most liked published videos.
@@ -422,16 +495,34 @@ impl CellStore {
         let sql = format!(
             "SELECT {VIDEO_COLUMNS} FROM videos WHERE status = 'published' ORDER BY like_count DESC, id DESC LIMIT $1"
         );
-        Ok(sqlx::query(AssertSqlSafe(sql)).bind(limit).fetch_all(self.pool()).await?.iter().map(video_from).collect())
+        Ok(sqlx::query(AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(video_from)
+            .collect())
     }
 
     /// Sets a video's publication time (demo seeding spreads clips over past days).
-    pub async fn set_video_created_at(&self, id: VideoId, created_at: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE videos SET created_at = $2 WHERE id = $1").bind(id.0).bind(created_at).execute(self.pool()).await?;
+    pub async fn set_video_created_at(
+        &self,
+        id: VideoId,
+        created_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE videos SET created_at = $2 WHERE id = $1")
+            .bind(id.0)
+            .bind(created_at)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
-    pub async fn adjust_video_counters(&self, id: VideoId, d: VideoCounterDelta) -> Result<(), StoreError> {
+    pub async fn adjust_video_counters(
+        &self,
+        id: VideoId,
+        d: VideoCounterDelta,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE videos SET
                like_count = CASE WHEN like_count + $2 < 0 THEN 0 ELSE like_count + $2 END,
@@ -474,7 +565,12 @@ impl CellStore {
     // ---- behavior: follows, likes, comments, views -------------------------------------------
 
     /// Returns true when the follow is new.
-    pub async fn follow(&self, follower: UserId, followee: UserId, now: i64) -> Result<bool, StoreError> {
+    pub async fn follow(
+        &self,
+        follower: UserId,
+        followee: UserId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let r = sqlx::query(
             "INSERT INTO follows (follower_id, followee_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (follower_id, followee_id) DO NOTHING",
         )
@@ -496,7 +592,11 @@ impl CellStore {
         Ok(r.rows_affected() == 1)
     }
 
-    pub async fn is_following(&self, follower: UserId, followee: UserId) -> Result<bool, StoreError> {
+    pub async fn is_following(
+        &self,
+        follower: UserId,
+        followee: UserId,
+    ) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT 1 FROM follows WHERE follower_id = $1 AND followee_id = $2")
             .bind(follower.0)
             .bind(followee.0)
@@ -506,13 +606,15 @@ impl CellStore {
     }
 
     pub async fn followees(&self, follower: UserId) -> Result<Vec<UserId>, StoreError> {
-        Ok(sqlx::query("SELECT followee_id FROM follows WHERE follower_id = $1")
-            .bind(follower.0)
-            .fetch_all(self.pool())
-            .await?
-            .iter()
-            .map(|r| UserId(r.get(0)))
-            .collect())
+        Ok(
+            sqlx::query("SELECT followee_id FROM follows WHERE follower_id = $1")
+                .bind(follower.0)
+                .fetch_all(self.pool())
+                .await?
+                .iter()
+                .map(|r| UserId(r.get(0)))
+                .collect(),
+        )
     }
 
     /// Returns true when the like is new.
@@ -538,16 +640,27 @@ impl CellStore {
     }
 
     /// Which of `videos` the user liked.
-    pub async fn liked_among(&self, user: UserId, videos: &[VideoId]) -> Result<Vec<VideoId>, StoreError> {
+    pub async fn liked_among(
+        &self,
+        user: UserId,
+        videos: &[VideoId],
+    ) -> Result<Vec<VideoId>, StoreError> {
         if videos.is_empty() {
             return Ok(Vec::new());
         }
-        let sql = format!("SELECT video_id FROM likes WHERE user_id = $1 AND video_id IN ({})", placeholders(2, videos.len()));
+        let sql = format!(
+            "SELECT video_id FROM likes WHERE user_id = $1 AND video_id IN ({})",
+            placeholders(2, videos.len())
+        );
         let mut q = sqlx::query(AssertSqlSafe(sql)).bind(user.0);
         for v in videos {
             q = q.bind(v.0);
         }
-        Ok(q.fetch_all(self.pool()).await?.iter().map(|r| VideoId(r.get(0))).collect())
+        Ok(q.fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| VideoId(r.get(0)))
+            .collect())
     }
 
     pub async fn insert_comment(&self, c: &CommentRow) -> Result<(), StoreError> {
@@ -563,7 +676,12 @@ impl CellStore {
     }
 
     /// Comments on a video written by this region's people, newest first, before `after`.
-    pub async fn comments_on(&self, video: VideoId, after: Keyset, limit: i64) -> Result<Vec<CommentRow>, StoreError> {
+    pub async fn comments_on(
+        &self,
+        video: VideoId,
+        after: Keyset,
+        limit: i64,
+    ) -> Result<Vec<CommentRow>, StoreError> {
         Ok(sqlx::query(
             "SELECT id, video_id, author_id, body, created_at FROM comments
              WHERE video_id = $1 AND (created_at < $2 OR (created_at = $2 AND id < $3))
@@ -580,7 +698,14 @@ impl CellStore {
         .collect())
     }
 
-    pub async fn insert_view(&self, user: UserId, video: VideoId, watch_ms: i64, completed: bool, now: i64) -> Result<(), StoreError> {
+    pub async fn insert_view(
+        &self,
+        user: UserId,
+        video: VideoId,
+        watch_ms: i64,
+        completed: bool,
+        now: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO view_events (id, user_id, video_id, watch_ms, completed, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(reelm_core::ids::next_id())
             .bind(user.0)
@@ -593,7 +718,13 @@ impl CellStore {
         Ok(())
     }
 
-    pub async fn mark_not_interested(&self, user: UserId, video: VideoId, creator: UserId, now: i64) -> Result<(), StoreError> {
+    pub async fn mark_not_interested(
+        &self,
+        user: UserId,
+        video: VideoId,
+        creator: UserId,
+        now: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO not_interested (user_id, video_id, creator_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, video_id) DO NOTHING",
         )
@@ -607,24 +738,38 @@ impl CellStore {
     }
 
     /// The videos and creators a person said they are not interested in.
-    pub async fn not_interested(&self, user: UserId) -> Result<(Vec<VideoId>, Vec<UserId>), StoreError> {
-        let rows = sqlx::query("SELECT video_id, creator_id FROM not_interested WHERE user_id = $1")
-            .bind(user.0)
-            .fetch_all(self.pool())
-            .await?;
-        Ok(rows.iter().map(|r| (VideoId(r.get(0)), UserId(r.get(1)))).unzip())
+    pub async fn not_interested(
+        &self,
+        user: UserId,
+    ) -> Result<(Vec<VideoId>, Vec<UserId>), StoreError> {
+        let rows =
+            sqlx::query("SELECT video_id, creator_id FROM not_interested WHERE user_id = $1")
+                .bind(user.0)
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (VideoId(r.get(0)), UserId(r.get(1))))
+            .unzip())
     }
 
     // ---- residency ---------------------------------------------------------------------------
 
     /// Rows per registered cell table whose owner column is `user`: what the privacy center
     /// shows a person about their own data.
-    pub async fn rows_owned_by(&self, user: UserId) -> Result<Vec<(&'static str, i64)>, StoreError> {
+    pub async fn rows_owned_by(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<(&'static str, i64)>, StoreError> {
         let mut out = Vec::new();
         for t in registry::tables(Scope::Cell) {
             if let Some(owner) = t.owner_column {
                 let sql = format!("SELECT COUNT(*) FROM {} WHERE {owner} = $1", t.name);
-                let n: i64 = sqlx::query(AssertSqlSafe(sql)).bind(user.0).fetch_one(self.pool()).await?.get(0);
+                let n: i64 = sqlx::query(AssertSqlSafe(sql))
+                    .bind(user.0)
+                    .fetch_one(self.pool())
+                    .await?
+                    .get(0);
                 out.push((t.name, n));
             }
         }
@@ -633,7 +778,11 @@ impl CellStore {
 
     /// For each distinct owner of `table`, the number of rows it owns there. Used by the
     /// residency audit; `table` must be a registered cell table with an owner column.
-    pub async fn owners(&self, table: &'static str, owner_column: &'static str) -> Result<Vec<(UserId, i64)>, StoreError> {
+    pub async fn owners(
+        &self,
+        table: &'static str,
+        owner_column: &'static str,
+    ) -> Result<Vec<(UserId, i64)>, StoreError> {
         let sql = format!("SELECT {owner_column}, COUNT(*) FROM {table} GROUP BY {owner_column}");
         Ok(sqlx::query(AssertSqlSafe(sql))
             .fetch_all(self.pool())

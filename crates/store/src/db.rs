@@ -50,13 +50,19 @@ impl Db {
     /// applies pending migrations for `scope` and refuses a schema with unclassified columns.
     pub async fn open(url: &str, scope: Scope, max_connections: u32) -> Result<Db, StoreError> {
         sqlx::any::install_default_drivers();
-        let open_err = |message: String| StoreError::Open { url: url.to_owned(), message };
-        let (dialect, connect_url) = if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
+        let open_err = |message: String| StoreError::Open {
+            url: url.to_owned(),
+            message,
+        };
+        let (dialect, connect_url) = if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
             let path = path.split('?').next().unwrap_or(path);
-            if path != ":memory:" {
-                if let Some(parent) = std::path::Path::new(path).parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| open_err(e.to_string()))?;
-                }
+            if path != ":memory:"
+                && let Some(parent) = std::path::Path::new(path).parent()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| open_err(e.to_string()))?;
             }
             (Dialect::Sqlite, format!("sqlite://{path}?mode=rwc"))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -114,7 +120,9 @@ impl Db {
             let mut tx = self.pool.begin().await?;
             for statement in m.statements {
                 let sql = schema::render(statement, self.dialect);
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *tx).await?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut *tx)
+                    .await?;
             }
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(m.version)
@@ -146,26 +154,106 @@ impl Db {
                 .await?
             }
         };
-        Ok(rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+            .collect())
     }
 
     async fn check_classified(&self, scope: Scope) -> Result<(), StoreError> {
         let missing = registry::unclassified(scope, &self.live_columns().await?);
-        if missing.is_empty() { Ok(()) } else { Err(StoreError::Unclassified(missing)) }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(StoreError::Unclassified(missing))
+        }
     }
 
     /// Number of rows in `table`, which must be a registered table name.
     pub async fn count_rows(&self, table: &'static str) -> Result<i64, StoreError> {
         let sql = format!("SELECT COUNT(*) FROM {table}");
-        Ok(sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_one(&self.pool).await?.get::<i64, _>(0))
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&self.pool)
+            .await?
+            .get::<i64, _>(0))
     }
 
     /// Executes raw SQL; for tests that need to plant a violation or an unclassified column.
     pub async fn execute_unchecked(&self, sql: &str) -> Result<u64, StoreError> {
-        Ok(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&self.pool).await?.rows_affected())
+        Ok(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// One value of a bulk insert.
+#[derive(Clone, Debug)]
+pub enum BulkValue {
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+    Null,
+}
+
+impl Db {
+    /// Inserts many rows in batched multi-row statements inside one transaction per 20k rows.
+    /// For loading benchmark datasets; `table` and `columns` must be registered, so bulk
+    /// loading cannot create unclassified data either.
+    pub async fn bulk_insert(
+        &self,
+        scope: Scope,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<BulkValue>],
+    ) -> Result<(), StoreError> {
+        let spec = registry::table(scope, table)
+            .ok_or_else(|| StoreError::Unclassified(vec![table.to_owned()]))?;
+        let unknown: Vec<String> = columns
+            .iter()
+            .filter(|c| !spec.columns.iter().any(|(n, _)| n == *c))
+            .map(|c| format!("{table}.{c}"))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(StoreError::Unclassified(unknown));
+        }
+        // Stay under SQLite's 32766 bound parameters per statement.
+        let per_statement = (30_000 / columns.len().max(1)).clamp(1, 1000);
+        for chunk in rows.chunks(20_000) {
+            let mut tx = self.pool.begin().await?;
+            for batch in chunk.chunks(per_statement) {
+                let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+                let mut n = 1;
+                for (i, _) in batch.iter().enumerate() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    let params: Vec<String> =
+                        (0..columns.len()).map(|k| format!("${}", n + k)).collect();
+                    n += columns.len();
+                    sql.push('(');
+                    sql.push_str(&params.join(", "));
+                    sql.push(')');
+                }
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for row in batch {
+                    for v in row {
+                        q = match v {
+                            BulkValue::Int(i) => q.bind(*i),
+                            BulkValue::Text(t) => q.bind(t.clone()),
+                            BulkValue::Bytes(b) => q.bind(b.clone()),
+                            BulkValue::Null => q.bind(Option::<String>::None),
+                        };
+                    }
+                }
+                q.execute(&mut *tx).await.map_err(StoreError::from_sqlx)?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
     }
 }

@@ -23,13 +23,16 @@ fn entry(r: &sqlx::any::AnyRow) -> Result<DirectoryEntry, StoreError> {
     Ok(DirectoryEntry {
         user_id: UserId(r.get(0)),
         handle: r.get(1),
-        region: RegionId::new(&region).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?,
+        region: RegionId::new(&region)
+            .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?,
     })
 }
 
 impl DirectoryStore {
     pub async fn open(url: &str, max_connections: u32) -> Result<DirectoryStore, StoreError> {
-        Ok(DirectoryStore { db: Db::open(url, Scope::Directory, max_connections).await? })
+        Ok(DirectoryStore {
+            db: Db::open(url, Scope::Directory, max_connections).await?,
+        })
     }
 
     /// Reserves `handle` for a new person homed in `region`. Fails with
@@ -48,23 +51,28 @@ impl DirectoryStore {
 
     /// Removes a person (erasure, or undoing a sign-up that failed half-way).
     pub async fn remove(&self, user: UserId) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM directory_users WHERE user_id = $1").bind(user.0).execute(&self.db.pool).await?;
+        sqlx::query("DELETE FROM directory_users WHERE user_id = $1")
+            .bind(user.0)
+            .execute(&self.db.pool)
+            .await?;
         Ok(())
     }
 
     pub async fn by_handle(&self, handle: &str) -> Result<Option<DirectoryEntry>, StoreError> {
-        let row = sqlx::query("SELECT user_id, handle, region FROM directory_users WHERE handle = $1")
-            .bind(handle)
-            .fetch_optional(&self.db.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT user_id, handle, region FROM directory_users WHERE handle = $1")
+                .bind(handle)
+                .fetch_optional(&self.db.pool)
+                .await?;
         row.as_ref().map(entry).transpose()
     }
 
     pub async fn by_id(&self, user: UserId) -> Result<Option<DirectoryEntry>, StoreError> {
-        let row = sqlx::query("SELECT user_id, handle, region FROM directory_users WHERE user_id = $1")
-            .bind(user.0)
-            .fetch_optional(&self.db.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT user_id, handle, region FROM directory_users WHERE user_id = $1")
+                .bind(user.0)
+                .fetch_optional(&self.db.pool)
+                .await?;
         row.as_ref().map(entry).transpose()
     }
 

@@ -7,14 +7,14 @@
 //! Must not: know about HTTP, sessions cookies or other cells. A [`CellStore`] only ever sees
 //! its own region's database; moving data between regions is the transfer gateway's job.
 
-mod db;
 pub mod cell;
+mod db;
 pub mod directory;
 pub mod registry;
 mod schema;
 
 pub use cell::*;
-pub use db::{Db, Dialect, StoreError};
+pub use db::{BulkValue, Db, Dialect, StoreError};
 pub use directory::{DirectoryEntry, DirectoryStore};
 
 #[cfg(test)]
@@ -26,11 +26,16 @@ pub mod testing {
 
     /// Creates an empty PostgreSQL database next to `base_url` (e.g.
     /// `postgres://postgres@127.0.0.1:5432/postgres`) and returns its URL.
-    pub async fn fresh_postgres_database(base_url: &str, prefix: &str) -> Result<String, crate::StoreError> {
+    pub async fn fresh_postgres_database(
+        base_url: &str,
+        prefix: &str,
+    ) -> Result<String, crate::StoreError> {
         sqlx::any::install_default_drivers();
         let name = format!("{prefix}_{}", reelm_core::ids::next_id());
         let pool = AnyPool::connect(base_url).await?;
-        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await?;
+        sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await?;
         pool.close().await;
         let (head, _) = base_url.rsplit_once('/').unwrap_or((base_url, ""));
         Ok(format!("{head}/{name}"))

@@ -36,7 +36,11 @@ impl TableSpec {
             Personal => 5,
             Sensitive => 6,
         };
-        self.columns.iter().map(|(_, c)| *c).max_by_key(|c| rank(*c)).unwrap_or(Operational)
+        self.columns
+            .iter()
+            .map(|(_, c)| *c)
+            .max_by_key(|c| rank(*c))
+            .unwrap_or(Operational)
     }
 
     /// True when the table's rows must stay in their owner's home region.
@@ -147,13 +151,21 @@ pub static TABLES: &[TableSpec] = &[
         name: "follows",
         scope: Scope::Cell,
         owner_column: Some("follower_id"),
-        columns: &[("follower_id", Behavioral), ("followee_id", Behavioral), ("created_at", Behavioral)],
+        columns: &[
+            ("follower_id", Behavioral),
+            ("followee_id", Behavioral),
+            ("created_at", Behavioral),
+        ],
     },
     TableSpec {
         name: "likes",
         scope: Scope::Cell,
         owner_column: Some("user_id"),
-        columns: &[("user_id", Behavioral), ("video_id", Behavioral), ("created_at", Behavioral)],
+        columns: &[
+            ("user_id", Behavioral),
+            ("video_id", Behavioral),
+            ("created_at", Behavioral),
+        ],
     },
     TableSpec {
         name: "comments",
@@ -203,7 +215,12 @@ pub static TABLES: &[TableSpec] = &[
         owner_column: None,
         // The directory is global, so it holds nothing personal: a public handle and where
         // the person's data lives.
-        columns: &[("user_id", Operational), ("handle", Public), ("region", Operational), ("created_at", Operational)],
+        columns: &[
+            ("user_id", Operational),
+            ("handle", Public),
+            ("region", Operational),
+            ("created_at", Operational),
+        ],
     },
 ];
 
@@ -218,7 +235,9 @@ pub fn table(scope: Scope, name: &str) -> Option<&'static TableSpec> {
 /// Columns present in a live schema but missing from the registry, as `table.column`.
 pub fn unclassified(scope: Scope, live: &[(String, String)]) -> Vec<String> {
     live.iter()
-        .filter(|(t, c)| !table(scope, t).is_some_and(|spec| spec.columns.iter().any(|(name, _)| name == c)))
+        .filter(|(t, c)| {
+            !table(scope, t).is_some_and(|spec| spec.columns.iter().any(|(name, _)| name == c))
+        })
         .map(|(t, c)| format!("{t}.{c}"))
         .collect()
 }
@@ -231,10 +250,18 @@ mod tests {
     fn owner_columns_are_declared_columns() {
         for t in TABLES {
             if let Some(owner) = t.owner_column {
-                assert!(t.columns.iter().any(|(c, _)| *c == owner), "{}.{owner}", t.name);
+                assert!(
+                    t.columns.iter().any(|(c, _)| *c == owner),
+                    "{}.{owner}",
+                    t.name
+                );
             }
             if t.home_bound() {
-                assert!(t.owner_column.is_some(), "home-bound table {} needs an owner column", t.name);
+                assert!(
+                    t.owner_column.is_some(),
+                    "home-bound table {} needs an owner column",
+                    t.name
+                );
             }
         }
     }

@@ -7,10 +7,20 @@ use reelm_core::{CommentId, RegionId, UserId, VideoId};
 async fn cell_stores() -> Vec<(String, CellStore, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/cell.db", dir.path().display());
-    let mut out = vec![("sqlite".to_string(), CellStore::open(&url, 4).await.unwrap(), Some(dir))];
+    let mut out = vec![(
+        "sqlite".to_string(),
+        CellStore::open(&url, 4).await.unwrap(),
+        Some(dir),
+    )];
     if let Ok(base) = std::env::var("REELM_TEST_POSTGRES_URL") {
-        let url = testing::fresh_postgres_database(&base, "reelm_store_test").await.unwrap();
-        out.push(("postgres".to_string(), CellStore::open(&url, 4).await.unwrap(), None));
+        let url = testing::fresh_postgres_database(&base, "reelm_store_test")
+            .await
+            .unwrap();
+        out.push((
+            "postgres".to_string(),
+            CellStore::open(&url, 4).await.unwrap(),
+            None,
+        ));
     }
     out
 }
@@ -59,24 +69,48 @@ async fn accounts_profiles_and_sessions() {
         let got = s.account(a.user_id).await.unwrap().unwrap();
         assert_eq!(got.email_enc, a.email_enc, "{name}");
         assert_eq!(got.wrapped_key, a.wrapped_key, "{name}");
-        assert_eq!(s.user_by_email_index("idx-ana").await.unwrap(), Some(a.user_id));
+        assert_eq!(
+            s.user_by_email_index("idx-ana").await.unwrap(),
+            Some(a.user_id)
+        );
         // Same email index again: a unique violation, reported as such and nothing written.
         let mut dup = account("bob");
         dup.email_index = a.email_index.clone();
-        assert!(matches!(s.insert_account(&dup).await, Err(StoreError::Unique(_))), "{name}");
-        assert!(s.profile(dup.user_id).await.unwrap().is_none(), "{name}: failed sign-up left a profile");
+        assert!(
+            matches!(s.insert_account(&dup).await, Err(StoreError::Unique(_))),
+            "{name}"
+        );
+        assert!(
+            s.profile(dup.user_id).await.unwrap().is_none(),
+            "{name}: failed sign-up left a profile"
+        );
 
         s.insert_session("tok", a.user_id, 10, 100).await.unwrap();
         assert_eq!(s.session_user("tok", 50).await.unwrap(), Some(a.user_id));
-        assert_eq!(s.session_user("tok", 100).await.unwrap(), None, "{name}: expired session");
+        assert_eq!(
+            s.session_user("tok", 100).await.unwrap(),
+            None,
+            "{name}: expired session"
+        );
         s.delete_session("tok").await.unwrap();
         assert_eq!(s.session_user("tok", 50).await.unwrap(), None);
 
-        s.adjust_profile_counters(a.user_id, ProfileCounterDelta { followers: -5, following: 2, ..Default::default() })
-            .await
-            .unwrap();
+        s.adjust_profile_counters(
+            a.user_id,
+            ProfileCounterDelta {
+                followers: -5,
+                following: 2,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         let p = s.profile(a.user_id).await.unwrap().unwrap();
-        assert_eq!((p.follower_count, p.following_count), (0, 2), "{name}: counters clamp at zero");
+        assert_eq!(
+            (p.follower_count, p.following_count),
+            (0, 2),
+            "{name}: counters clamp at zero"
+        );
     }
 }
 
@@ -92,7 +126,11 @@ async fn videos_pages_and_counters() {
             ids.push(v.id);
             s.insert_video(&v, &[]).await.unwrap();
         }
-        assert_eq!(s.profile(a.user_id).await.unwrap().unwrap().video_count, 20, "{name}");
+        assert_eq!(
+            s.profile(a.user_id).await.unwrap().unwrap().video_count,
+            20,
+            "{name}"
+        );
         // Keyset pages cover every video of the creator exactly once, newest first.
         let mut seen = Vec::new();
         let mut pos = Keyset::START;
@@ -101,15 +139,34 @@ async fn videos_pages_and_counters() {
             if page.is_empty() {
                 break;
             }
-            assert!(page.windows(2).all(|w| w[0].created_at > w[1].created_at), "{name}");
+            assert!(
+                page.windows(2).all(|w| w[0].created_at > w[1].created_at),
+                "{name}"
+            );
             let last = page.last().unwrap();
-            pos = Keyset { at: last.created_at, id: last.id.0 };
+            pos = Keyset {
+                at: last.created_at,
+                id: last.id.0,
+            };
             seen.extend(page.into_iter().map(|v| v.id));
         }
         assert_eq!(seen.len(), 20, "{name}");
-        s.adjust_video_counters(ids[0], VideoCounterDelta { likes: 2, comments: 1, views: 7 }).await.unwrap();
+        s.adjust_video_counters(
+            ids[0],
+            VideoCounterDelta {
+                likes: 2,
+                comments: 1,
+                views: 7,
+            },
+        )
+        .await
+        .unwrap();
         let v = s.video(ids[0]).await.unwrap().unwrap();
-        assert_eq!((v.like_count, v.comment_count, v.view_count), (2, 1, 7), "{name}");
+        assert_eq!(
+            (v.like_count, v.comment_count, v.view_count),
+            (2, 1, 7),
+            "{name}"
+        );
         assert_eq!(s.recent_videos(3).await.unwrap()[0].created_at, 25);
         assert_eq!(s.top_videos(1).await.unwrap()[0].id, ids[0]);
         assert_eq!(s.videos(&ids[..4]).await.unwrap().len(), 4);
@@ -121,29 +178,56 @@ async fn behavior_is_idempotent() {
     for (name, s, _dir) in cell_stores().await {
         let (u, c, v) = (UserId::new(), UserId::new(), VideoId::new());
         assert!(s.follow(u, c, 1).await.unwrap());
-        assert!(!s.follow(u, c, 2).await.unwrap(), "{name}: second follow is a no-op");
+        assert!(
+            !s.follow(u, c, 2).await.unwrap(),
+            "{name}: second follow is a no-op"
+        );
         assert!(s.is_following(u, c).await.unwrap());
         assert_eq!(s.followees(u).await.unwrap(), vec![c]);
         assert!(s.unfollow(u, c).await.unwrap());
         assert!(!s.unfollow(u, c).await.unwrap());
         assert!(s.like(u, v, 1).await.unwrap());
         assert!(!s.like(u, v, 1).await.unwrap());
-        assert_eq!(s.liked_among(u, &[v, VideoId::new()]).await.unwrap(), vec![v]);
+        assert_eq!(
+            s.liked_among(u, &[v, VideoId::new()]).await.unwrap(),
+            vec![v]
+        );
         assert!(s.unlike(u, v).await.unwrap());
         s.insert_view(u, v, 1234, true, 5).await.unwrap();
         s.mark_not_interested(u, v, c, 5).await.unwrap();
         s.mark_not_interested(u, v, c, 6).await.unwrap();
         assert_eq!(s.not_interested(u).await.unwrap(), (vec![v], vec![c]));
         for i in 0..5 {
-            let row = CommentRow { id: CommentId::new(), video_id: v, author_id: u, body: format!("c{i}"), created_at: 10 + i };
+            let row = CommentRow {
+                id: CommentId::new(),
+                video_id: v,
+                author_id: u,
+                body: format!("c{i}"),
+                created_at: 10 + i,
+            };
             s.insert_comment(&row).await.unwrap();
         }
         let first = s.comments_on(v, Keyset::START, 3).await.unwrap();
-        assert_eq!(first.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(), ["c4", "c3", "c2"], "{name}");
+        assert_eq!(
+            first.iter().map(|c| c.body.as_str()).collect::<Vec<_>>(),
+            ["c4", "c3", "c2"],
+            "{name}"
+        );
         let last = first.last().unwrap();
-        let second = s.comments_on(v, Keyset { at: last.created_at, id: last.id.0 }, 3).await.unwrap();
+        let second = s
+            .comments_on(
+                v,
+                Keyset {
+                    at: last.created_at,
+                    id: last.id.0,
+                },
+                3,
+            )
+            .await
+            .unwrap();
         assert_eq!(second.len(), 2);
-        let owned: std::collections::HashMap<_, _> = s.rows_owned_by(u).await.unwrap().into_iter().collect();
+        let owned: std::collections::HashMap<_, _> =
+            s.rows_owned_by(u).await.unwrap().into_iter().collect();
         assert_eq!(owned["view_events"], 1, "{name}");
         assert_eq!(owned["comments"], 5);
         assert_eq!(owned["likes"], 0);
@@ -155,7 +239,9 @@ async fn unclassified_columns_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/cell.db", dir.path().display());
     let s = CellStore::open(&url, 1).await.unwrap();
-    s.db.execute_unchecked("ALTER TABLE accounts ADD COLUMN phone TEXT").await.unwrap();
+    s.db.execute_unchecked("ALTER TABLE accounts ADD COLUMN phone TEXT")
+        .await
+        .unwrap();
     s.db.close().await;
     match CellStore::open(&url, 1).await {
         Err(StoreError::Unclassified(cols)) => assert_eq!(cols, vec!["accounts.phone".to_string()]),
@@ -168,14 +254,28 @@ async fn directory_maps_handles_and_regions() {
     let dir = tempfile::tempdir().unwrap();
     let mut urls = vec![format!("sqlite://{}/dir.db", dir.path().display())];
     if let Ok(base) = std::env::var("REELM_TEST_POSTGRES_URL") {
-        urls.push(testing::fresh_postgres_database(&base, "reelm_dir_test").await.unwrap());
+        urls.push(
+            testing::fresh_postgres_database(&base, "reelm_dir_test")
+                .await
+                .unwrap(),
+        );
     }
     for url in urls {
         let d = DirectoryStore::open(&url, 2).await.unwrap();
-        let e = DirectoryEntry { user_id: UserId::new(), handle: "ana".into(), region: RegionId::new("eu").unwrap() };
+        let e = DirectoryEntry {
+            user_id: UserId::new(),
+            handle: "ana".into(),
+            region: RegionId::new("eu").unwrap(),
+        };
         d.register(&e, 1).await.unwrap();
-        let dup = DirectoryEntry { user_id: UserId::new(), ..e.clone() };
-        assert!(matches!(d.register(&dup, 1).await, Err(StoreError::Unique(_))), "{url}");
+        let dup = DirectoryEntry {
+            user_id: UserId::new(),
+            ..e.clone()
+        };
+        assert!(
+            matches!(d.register(&dup, 1).await, Err(StoreError::Unique(_))),
+            "{url}"
+        );
         assert_eq!(d.by_handle("ana").await.unwrap(), Some(e.clone()));
         assert_eq!(d.by_id(e.user_id).await.unwrap(), Some(e.clone()));
         assert_eq!(d.count().await.unwrap(), 1);

@@ -22,12 +22,18 @@ fn with_cookies(p: &Platform, status: StatusCode, s: NewSession) -> Response {
     resp
 }
 
-pub async fn sign_up(State(p): State<Arc<Platform>>, ApiJson(req): ApiJson<SignUp>) -> Result<Response, AppError> {
+pub async fn sign_up(
+    State(p): State<Arc<Platform>>,
+    ApiJson(req): ApiJson<SignUp>,
+) -> Result<Response, AppError> {
     let s = ops::sign_up(&p, req).await?;
     Ok(with_cookies(&p, StatusCode::CREATED, s))
 }
 
-pub async fn log_in(State(p): State<Arc<Platform>>, ApiJson(req): ApiJson<LogIn>) -> Result<Response, AppError> {
+pub async fn log_in(
+    State(p): State<Arc<Platform>>,
+    ApiJson(req): ApiJson<LogIn>,
+) -> Result<Response, AppError> {
     let s = ops::log_in(&p, req).await?;
     Ok(with_cookies(&p, StatusCode::OK, s))
 }

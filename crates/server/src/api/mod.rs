@@ -39,18 +39,35 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/videos/{id}", get(videos::get))
         .route("/videos/{id}/media", get(videos::media))
         .route("/videos/{id}/poster", get(videos::poster))
-        .route("/videos/{id}/like", post(videos::like).delete(videos::unlike))
-        .route("/videos/{id}/comments", get(videos::comments).post(videos::comment))
+        .route(
+            "/videos/{id}/like",
+            post(videos::like).delete(videos::unlike),
+        )
+        .route(
+            "/videos/{id}/comments",
+            get(videos::comments).post(videos::comment),
+        )
         .route("/videos/{id}/views", post(videos::view))
         .route("/videos/{id}/not-interested", post(videos::not_interested))
         .route("/users/{handle}", get(users::profile))
         .route("/users/{handle}/videos", get(users::videos))
-        .route("/users/{handle}/follow", post(users::follow).delete(users::unfollow))
+        .route(
+            "/users/{handle}/follow",
+            post(users::follow).delete(users::unfollow),
+        )
         .route("/feed/following", get(users::following_feed))
         .route("/feed/foryou", get(users::for_you_feed))
-        .fallback(|| async { AppError::user(ErrorCode::NotFound, "no such API endpoint; see /api/openapi.json") })
+        .fallback(|| async {
+            AppError::user(
+                ErrorCode::NotFound,
+                "no such API endpoint; see /api/openapi.json",
+            )
+        })
         .method_not_allowed_fallback(|| async {
-            AppError::user(ErrorCode::MethodNotAllowed, "this endpoint does not take that method; see /api/openapi.json")
+            AppError::user(
+                ErrorCode::MethodNotAllowed,
+                "this endpoint does not take that method; see /api/openapi.json",
+            )
         });
     Router::new()
         .nest("/api", api)
@@ -76,13 +93,18 @@ fn json_rejection(e: JsonRejection) -> AppError {
     match e {
         JsonRejection::JsonDataError(e) => {
             let text = e.body_text();
-            let code = if text.contains("missing field") { ErrorCode::MissingField } else { ErrorCode::ValidationFailed };
+            let code = if text.contains("missing field") {
+                ErrorCode::MissingField
+            } else {
+                ErrorCode::ValidationFailed
+            };
             AppError::user(code, text)
         }
         JsonRejection::JsonSyntaxError(e) => AppError::user(ErrorCode::InvalidJson, e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => {
-            AppError::user(ErrorCode::InvalidJson, "send a JSON body with Content-Type: application/json")
-        }
+        JsonRejection::MissingJsonContentType(_) => AppError::user(
+            ErrorCode::InvalidJson,
+            "send a JSON body with Content-Type: application/json",
+        ),
         other => AppError::user(ErrorCode::BadRequest, other.body_text()),
     }
 }
@@ -112,7 +134,8 @@ pub struct PageQuery {
 
 /// Parses an id from the path; an id that cannot exist is simply not found.
 pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, AppError> {
-    raw.parse().map_err(|_| AppError::user(ErrorCode::NotFound, format!("{what} {raw:?} not found")))
+    raw.parse()
+        .map_err(|_| AppError::user(ErrorCode::NotFound, format!("{what} {raw:?} not found")))
 }
 
 pub fn json<T: serde::Serialize>(status: axum::http::StatusCode, body: T) -> Response {

@@ -32,14 +32,22 @@ pub struct PlacementQuery {
 }
 
 /// Where an account for a resident of `country` would be stored: shown before sign-up.
-pub async fn placement(State(p): State<Arc<Platform>>, ApiQuery(q): ApiQuery<PlacementQuery>) -> Result<Json<Value>, AppError> {
+pub async fn placement(
+    State(p): State<Arc<Platform>>,
+    ApiQuery(q): ApiQuery<PlacementQuery>,
+) -> Result<Json<Value>, AppError> {
     let country = validate::country(&q.country).map_err(AppError::from_validation)?;
     let r = p.config.region_for_country(&country);
-    Ok(Json(json!({"country": country, "region": r.id, "data_center": r.data_center, "jurisdiction": r.jurisdiction})))
+    Ok(Json(
+        json!({"country": country, "region": r.id, "data_center": r.data_center, "jurisdiction": r.jurisdiction}),
+    ))
 }
 
 pub static OPENAPI: &str = include_str!("openapi.json");
 
 pub async fn openapi() -> impl IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
 }

@@ -12,7 +12,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::sync::Arc;
 
-pub async fn profile(State(p): State<Arc<Platform>>, MaybeViewer(v): MaybeViewer, Path(handle): Path<String>) -> Result<Response, AppError> {
+pub async fn profile(
+    State(p): State<Arc<Platform>>,
+    MaybeViewer(v): MaybeViewer,
+    Path(handle): Path<String>,
+) -> Result<Response, AppError> {
     Ok(Json(social::profile(&p, v.as_ref(), &handle).await?).into_response())
 }
 
@@ -23,25 +27,44 @@ pub async fn videos(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Response, AppError> {
     let limit = cursor::limit(q.limit, 20)?;
-    Ok(Json(social::videos_of(&p, v.as_ref(), &handle, q.cursor.as_deref(), limit).await?).into_response())
+    Ok(
+        Json(social::videos_of(&p, v.as_ref(), &handle, q.cursor.as_deref(), limit).await?)
+            .into_response(),
+    )
 }
 
-pub async fn follow(State(p): State<Arc<Platform>>, v: Viewer, Path(handle): Path<String>) -> Result<Response, AppError> {
+pub async fn follow(
+    State(p): State<Arc<Platform>>,
+    v: Viewer,
+    Path(handle): Path<String>,
+) -> Result<Response, AppError> {
     let (following, follower_count) = social::set_follow(&p, &v, &handle, true).await?;
     Ok(Json(json!({"following": following, "follower_count": follower_count})).into_response())
 }
 
-pub async fn unfollow(State(p): State<Arc<Platform>>, v: Viewer, Path(handle): Path<String>) -> Result<Response, AppError> {
+pub async fn unfollow(
+    State(p): State<Arc<Platform>>,
+    v: Viewer,
+    Path(handle): Path<String>,
+) -> Result<Response, AppError> {
     let (following, follower_count) = social::set_follow(&p, &v, &handle, false).await?;
     Ok(Json(json!({"following": following, "follower_count": follower_count})).into_response())
 }
 
-pub async fn following_feed(State(p): State<Arc<Platform>>, v: Viewer, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Response, AppError> {
+pub async fn following_feed(
+    State(p): State<Arc<Platform>>,
+    v: Viewer,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Response, AppError> {
     let limit = cursor::limit(q.limit, 10)?;
     Ok(Json(feed::following(&p, &v, q.cursor.as_deref(), limit).await?).into_response())
 }
 
-pub async fn for_you_feed(State(p): State<Arc<Platform>>, MaybeViewer(v): MaybeViewer, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Response, AppError> {
+pub async fn for_you_feed(
+    State(p): State<Arc<Platform>>,
+    MaybeViewer(v): MaybeViewer,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Response, AppError> {
     let limit = cursor::limit(q.limit, 10)?;
     Ok(Json(feed::for_you(&p, v.as_ref(), q.cursor.as_deref(), limit).await?).into_response())
 }

@@ -15,30 +15,74 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
+/// "50 MiB", "195 KiB": the limit as a person reads it.
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1024 * 1024 => format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0)),
+        n if n >= 1024 => format!("{:.0} KiB", n as f64 / 1024.0),
+        n => format!("{n} bytes"),
+    }
+}
+
+fn too_large(limit: u64) -> AppError {
+    AppError::user(
+        ErrorCode::PayloadTooLarge,
+        format!(
+            "the video is larger than the upload limit of {}",
+            human_bytes(limit)
+        ),
+    )
+}
+
 fn multipart_error(e: axum::extract::multipart::MultipartError, limit: u64) -> AppError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        AppError::user(ErrorCode::PayloadTooLarge, format!("the upload is larger than the limit of {} MiB", limit / (1024 * 1024)))
+        too_large(limit)
     } else {
-        AppError::user(ErrorCode::BadRequest, format!("could not read the multipart form: {}", e.body_text()))
+        AppError::user(
+            ErrorCode::BadRequest,
+            format!("could not read the multipart form: {}", e.body_text()),
+        )
     }
 }
 
 /// Reads the multipart form, refusing a file above the limit as soon as it is crossed.
-pub async fn upload(State(p): State<Arc<Platform>>, v: Viewer, mut form: Multipart) -> Result<Response, AppError> {
+pub async fn upload(
+    State(p): State<Arc<Platform>>,
+    v: Viewer,
+    form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, AppError> {
     let limit = p.config.max_upload_bytes;
-    let mut up = Upload { bytes: bytes::Bytes::new(), poster: None, caption: String::new(), hashtags: String::new(), language: String::new() };
+    let mut form = form.map_err(|e| {
+        AppError::user(
+            ErrorCode::BadRequest,
+            format!(
+                "send the video as multipart/form-data with a 'file' field ({})",
+                e.body_text()
+            ),
+        )
+    })?;
+    let mut up = Upload {
+        bytes: bytes::Bytes::new(),
+        poster: None,
+        caption: String::new(),
+        hashtags: String::new(),
+        language: String::new(),
+    };
     let mut got_file = false;
-    while let Some(mut field) = form.next_field().await.map_err(|e| multipart_error(e, limit))? {
+    while let Some(mut field) = form
+        .next_field()
+        .await
+        .map_err(|e| multipart_error(e, limit))?
+    {
         let name = field.name().unwrap_or_default().to_owned();
         match name.as_str() {
             "file" => {
                 let mut buf = bytes::BytesMut::new();
-                while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, limit))? {
+                while let Some(chunk) =
+                    field.chunk().await.map_err(|e| multipart_error(e, limit))?
+                {
                     if (buf.len() + chunk.len()) as u64 > limit {
-                        return Err(AppError::user(
-                            ErrorCode::PayloadTooLarge,
-                            format!("the video is larger than the limit of {} MiB", limit / (1024 * 1024)),
-                        ));
+                        return Err(too_large(limit));
                     }
                     buf.extend_from_slice(&chunk);
                 }
@@ -64,43 +108,72 @@ pub async fn upload(State(p): State<Arc<Platform>>, v: Viewer, mut form: Multipa
         }
     }
     if !got_file {
-        return Err(AppError::user(ErrorCode::MissingField, "the form has no 'file' field with the video"));
+        return Err(AppError::user(
+            ErrorCode::MissingField,
+            "the form has no 'file' field with the video",
+        ));
     }
     let row = ops::upload(v.user, &v.home, up).await?;
-    let video = ops::hydrate(Some(&v), vec![(v.home.clone(), row)]).await?.remove(0);
+    let video = ops::hydrate(Some(&v), vec![(v.home.clone(), row)])
+        .await?
+        .remove(0);
     Ok(json(StatusCode::CREATED, video))
 }
 
-pub async fn get(State(p): State<Arc<Platform>>, MaybeViewer(viewer): MaybeViewer, Path(id): Path<String>) -> Result<Response, AppError> {
+pub async fn get(
+    State(p): State<Arc<Platform>>,
+    MaybeViewer(viewer): MaybeViewer,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     let id: VideoId = parse_id(&id, "video")?;
     let (cell, row) = ops::get_video(&p, id).await?;
-    let video = ops::hydrate(viewer.as_ref(), vec![(cell, row)]).await?.remove(0);
+    let video = ops::hydrate(viewer.as_ref(), vec![(cell, row)])
+        .await?
+        .remove(0);
     Ok(Json(video).into_response())
 }
 
 /// Streams the video with HTTP range support, which browsers need to start playing before the
 /// download ends and to seek.
-pub async fn media(State(p): State<Arc<Platform>>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, AppError> {
+pub async fn media(
+    State(p): State<Arc<Platform>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     let id: VideoId = parse_id(&id, "video")?;
     let (cell, row) = ops::get_video(&p, id).await?;
     serve_object(&cell.media, &row.media_key, "video/mp4", &headers).await
 }
 
-pub async fn poster(State(p): State<Arc<Platform>>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, AppError> {
+pub async fn poster(
+    State(p): State<Arc<Platform>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     let id: VideoId = parse_id(&id, "video")?;
     let (cell, row) = ops::get_video(&p, id).await?;
-    let key = row.poster_key.ok_or_else(|| AppError::user(ErrorCode::NotFound, "this video has no poster"))?;
+    let key = row
+        .poster_key
+        .ok_or_else(|| AppError::user(ErrorCode::NotFound, "this video has no poster"))?;
     serve_object(&cell.media, &key, "image/jpeg", &headers).await
 }
 
-async fn serve_object(media: &reelm_media::MediaStore, key: &str, content_type: &'static str, headers: &HeaderMap) -> Result<Response, AppError> {
+async fn serve_object(
+    media: &reelm_media::MediaStore,
+    key: &str,
+    content_type: &'static str,
+    headers: &HeaderMap,
+) -> Result<Response, AppError> {
     let size = media.size(key).await?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, range) = match range.map(|r| reelm_media::parse_range_header(r, size)) {
         Some(Ok(r)) => (StatusCode::PARTIAL_CONTENT, r),
         Some(Err(reelm_media::RangeError::Unsatisfiable { size })) => {
-            let mut resp = AppError::user(ErrorCode::RangeNotSatisfiable, format!("the range is outside the {size} bytes of this object"))
-                .into_response();
+            let mut resp = AppError::user(
+                ErrorCode::RangeNotSatisfiable,
+                format!("the range is outside the {size} bytes of this object"),
+            )
+            .into_response();
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
                 resp.headers_mut().insert(header::CONTENT_RANGE, v);
             }
@@ -109,34 +182,57 @@ async fn serve_object(media: &reelm_media::MediaStore, key: &str, content_type: 
         // A malformed Range header is ignored, as RFC 9110 allows: the whole object follows.
         _ => (StatusCode::OK, 0..size),
     };
-    let body = if range.is_empty() { bytes::Bytes::new() } else { media.get_range(key, range.clone()).await? };
+    let body = if range.is_empty() {
+        bytes::Bytes::new()
+    } else {
+        media.get_range(key, range.clone()).await?
+    };
     let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     // Media objects never change once written (a new upload gets a new id).
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
     if status == StatusCode::PARTIAL_CONTENT
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes {}-{}/{size}", range.start, range.end.saturating_sub(1)))
+        && let Ok(v) = HeaderValue::from_str(&format!(
+            "bytes {}-{}/{size}",
+            range.start,
+            range.end.saturating_sub(1)
+        ))
     {
         h.insert(header::CONTENT_RANGE, v);
     }
     Ok(resp)
 }
 
-pub async fn like(State(p): State<Arc<Platform>>, v: Viewer, Path(id): Path<String>) -> Result<Response, AppError> {
+pub async fn like(
+    State(p): State<Arc<Platform>>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     let id: VideoId = parse_id(&id, "video")?;
     let (liked, like_count) = ops::set_like(&p, &v, id, true).await?;
     Ok(Json(json!({"liked": liked, "like_count": like_count})).into_response())
 }
 
-pub async fn unlike(State(p): State<Arc<Platform>>, v: Viewer, Path(id): Path<String>) -> Result<Response, AppError> {
+pub async fn unlike(
+    State(p): State<Arc<Platform>>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     let id: VideoId = parse_id(&id, "video")?;
     let (liked, like_count) = ops::set_like(&p, &v, id, false).await?;
     Ok(Json(json!({"liked": liked, "like_count": like_count})).into_response())
 }
 
-pub async fn comments(State(p): State<Arc<Platform>>, Path(id): Path<String>, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Response, AppError> {
+pub async fn comments(
+    State(p): State<Arc<Platform>>,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Response, AppError> {
     let id: VideoId = parse_id(&id, "video")?;
     let limit = cursor::limit(q.limit, 20)?;
     Ok(Json(ops::list_comments(&p, id, q.cursor.as_deref(), limit).await?).into_response())
@@ -147,9 +243,17 @@ pub struct NewComment {
     text: String,
 }
 
-pub async fn comment(State(p): State<Arc<Platform>>, v: Viewer, Path(id): Path<String>, ApiJson(c): ApiJson<NewComment>) -> Result<Response, AppError> {
+pub async fn comment(
+    State(p): State<Arc<Platform>>,
+    v: Viewer,
+    Path(id): Path<String>,
+    ApiJson(c): ApiJson<NewComment>,
+) -> Result<Response, AppError> {
     let id: VideoId = parse_id(&id, "video")?;
-    Ok(json(StatusCode::CREATED, ops::add_comment(&p, &v, id, &c.text).await?))
+    Ok(json(
+        StatusCode::CREATED,
+        ops::add_comment(&p, &v, id, &c.text).await?,
+    ))
 }
 
 #[derive(Deserialize)]
@@ -159,13 +263,22 @@ pub struct NewView {
     completed: bool,
 }
 
-pub async fn view(State(p): State<Arc<Platform>>, v: Viewer, Path(id): Path<String>, ApiJson(view): ApiJson<NewView>) -> Result<Response, AppError> {
+pub async fn view(
+    State(p): State<Arc<Platform>>,
+    v: Viewer,
+    Path(id): Path<String>,
+    ApiJson(view): ApiJson<NewView>,
+) -> Result<Response, AppError> {
     let id: VideoId = parse_id(&id, "video")?;
     ops::record_view(&p, &v, id, view.watch_ms, view.completed).await?;
     Ok(json(StatusCode::ACCEPTED, json!({"recorded": true})))
 }
 
-pub async fn not_interested(State(p): State<Arc<Platform>>, v: Viewer, Path(id): Path<String>) -> Result<Response, AppError> {
+pub async fn not_interested(
+    State(p): State<Arc<Platform>>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     let id: VideoId = parse_id(&id, "video")?;
     ops::not_interested(&p, &v, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -43,13 +43,27 @@ pub async fn sign_up(p: &Platform, req: SignUp) -> Result<NewSession, AppError> 
     let email = validate::email(&req.email).map_err(|m| invalid("email", m))?;
     validate::password(&req.password).map_err(|m| invalid("password", m))?;
     let today = time::OffsetDateTime::now_utc().date();
-    let birth = validate::birth_date(&req.birth_date, today).map_err(|m| invalid("birth_date", m))?;
+    let birth =
+        validate::birth_date(&req.birth_date, today).map_err(|m| invalid("birth_date", m))?;
     let country = validate::country(&req.country).map_err(|m| invalid("country", m))?;
     let display_name = validate::display_name(req.display_name.as_deref().unwrap_or(&handle))
         .map_err(|m| invalid("display_name", m))?;
-    let display_name = if display_name.is_empty() { handle.clone() } else { display_name };
+    let display_name = if display_name.is_empty() {
+        handle.clone()
+    } else {
+        display_name
+    };
     let password_hash = auth::hash_password(req.password).await?;
-    let user = create_account(p, &handle, &email, Some(password_hash), &birth.to_string(), &country, &display_name).await?;
+    let user = create_account(
+        p,
+        &handle,
+        &email,
+        Some(password_hash),
+        &birth.to_string(),
+        &country,
+        &display_name,
+    )
+    .await?;
     start_session(p, user).await
 }
 
@@ -67,10 +81,17 @@ pub async fn create_account(
     let cell = p.cell_for_country(country).clone();
     let user = UserId::new();
     let now = reelm_core::now_ms();
-    let entry = DirectoryEntry { user_id: user, handle: handle.to_owned(), region: cell.id().clone() };
+    let entry = DirectoryEntry {
+        user_id: user,
+        handle: handle.to_owned(),
+        region: cell.id().clone(),
+    };
     match p.directory.register(&entry, now).await {
         Err(StoreError::Unique(_)) => {
-            return Err(AppError::user(ErrorCode::HandleTaken, format!("the handle @{handle} is taken; try another")));
+            return Err(AppError::user(
+                ErrorCode::HandleTaken,
+                format!("the handle @{handle} is taken; try another"),
+            ));
         }
         other => other?,
     }
@@ -106,12 +127,27 @@ pub async fn create_account(
 }
 
 pub async fn start_session(p: &Platform, user: UserId) -> Result<NewSession, AppError> {
-    let cell = p.home_of(user).await?.ok_or_else(|| AppError::Internal("account without home".into()))?;
+    let cell = p
+        .home_of(user)
+        .await?
+        .ok_or_else(|| AppError::Internal("account without home".into()))?;
     let token = auth::random_token();
     let now = reelm_core::now_ms();
-    cell.store.insert_session(&auth::token_hash(&token), user, now, now + auth::SESSION_TTL_MS).await?;
+    cell.store
+        .insert_session(
+            &auth::token_hash(&token),
+            user,
+            now,
+            now + auth::SESSION_TTL_MS,
+        )
+        .await?;
     let user = me(p, &cell, user).await?;
-    Ok(NewSession { user, cell, token, csrf: auth::random_token() })
+    Ok(NewSession {
+        user,
+        cell,
+        token,
+        csrf: auth::random_token(),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -141,8 +177,16 @@ pub async fn log_in(p: &Platform, req: LogIn) -> Result<NewSession, AppError> {
 
 /// The person's own account, decrypted with their key.
 pub async fn me(p: &Platform, cell: &Cell, user: UserId) -> Result<UserJson, AppError> {
-    let account = cell.store.account(user).await?.ok_or_else(|| AppError::user(ErrorCode::NotFound, "account not found"))?;
-    let profile = cell.store.profile(user).await?.ok_or_else(|| AppError::Internal("account without profile".into()))?;
+    let account = cell
+        .store
+        .account(user)
+        .await?
+        .ok_or_else(|| AppError::user(ErrorCode::NotFound, "account not found"))?;
+    let profile = cell
+        .store
+        .profile(user)
+        .await?
+        .ok_or_else(|| AppError::Internal("account without profile".into()))?;
     let key = cell.user_key(&account)?;
     let open = |column: &str, ct: &[u8]| cell.unseal(&key, user, "accounts", column, ct);
     let _ = p;
@@ -182,7 +226,9 @@ pub async fn data_location(cell: &Cell, user: UserId) -> Result<DataLocation, Ap
     let counts = cell.store.rows_owned_by(user).await?;
     let mut classes: Vec<ClassHolding> = Vec::new();
     for (table, rows) in counts {
-        let Some(spec) = registry::table(Scope::Cell, table) else { continue };
+        let Some(spec) = registry::table(Scope::Cell, table) else {
+            continue;
+        };
         let class = spec.class();
         match classes.iter_mut().find(|c| c.class == class) {
             Some(h) => {

@@ -16,7 +16,12 @@ use std::sync::Arc;
 /// At most this many followed accounts are read per page; the rest would not fit one query.
 const MAX_FOLLOWEES: usize = 5000;
 
-pub async fn following(p: &Platform, viewer: &Viewer, cursor_in: Option<&str>, limit: i64) -> Result<Page<FeedItem>, AppError> {
+pub async fn following(
+    p: &Platform,
+    viewer: &Viewer,
+    cursor_in: Option<&str>,
+    limit: i64,
+) -> Result<Page<FeedItem>, AppError> {
     let after = match cursor_in {
         Some(c) => {
             let (at, id): (i64, i64) = cursor::decode(c)?;
@@ -28,22 +33,41 @@ pub async fn following(p: &Platform, viewer: &Viewer, cursor_in: Option<&str>, l
     followees.truncate(MAX_FOLLOWEES);
     let pages = p.cells().iter().map(|cell| {
         let followees = &followees;
-        async move { (cell.clone(), cell.store.videos_by_creators(followees, after, limit + 1).await) }
+        async move {
+            (
+                cell.clone(),
+                cell.store
+                    .videos_by_creators(followees, after, limit + 1)
+                    .await,
+            )
+        }
     });
     let mut merged: Vec<(Arc<Cell>, VideoRow)> = Vec::new();
     for (cell, rows) in futures::future::join_all(pages).await {
         merged.extend(rows?.into_iter().map(|v| (cell.clone(), v)));
     }
-    merged.sort_by(|a, b| (b.1.created_at, b.1.id.0).cmp(&(a.1.created_at, a.1.id.0)));
+    merged.sort_by_key(|(_, v)| std::cmp::Reverse((v.created_at, v.id.0)));
     let more = merged.len() as i64 > limit;
     merged.truncate(limit as usize);
-    let next_cursor = if more { merged.last().map(|(_, v)| cursor::encode(&(v.created_at, v.id.0))) } else { None };
+    let next_cursor = if more {
+        merged
+            .last()
+            .map(|(_, v)| cursor::encode(&(v.created_at, v.id.0)))
+    } else {
+        None
+    };
     let videos = hydrate(Some(viewer), merged).await?;
     let items = videos
         .into_iter()
         .map(|video| {
             let detail = format!("You follow @{}", video.creator.handle);
-            FeedItem { video, reason: Reason { source: "following", detail } }
+            FeedItem {
+                video,
+                reason: Reason {
+                    source: "following",
+                    detail,
+                },
+            }
         })
         .collect();
     Ok(Page { items, next_cursor })
@@ -56,8 +80,8 @@ const CANDIDATES_PER_CELL: i64 = 300;
 struct ForYouCursor {
     /// The time scores are computed at, fixed for the whole scroll so pages do not reshuffle.
     t: i64,
-    /// The last item shown: its score and id.
-    s: f64,
+    /// The last item shown: its score (as IEEE bits, so it survives JSON exactly) and id.
+    s: u64,
     i: i64,
 }
 
@@ -65,11 +89,17 @@ struct ForYouCursor {
 /// halves roughly every day of age.
 pub fn score(v: &VideoRow, now_ms: i64) -> f64 {
     let age_h = ((now_ms - v.created_at).max(0) as f64) / 3_600_000.0;
-    let engagement = 1.0 + 3.0 * v.like_count as f64 + 4.0 * v.comment_count as f64 + 0.3 * v.view_count as f64;
+    let engagement =
+        1.0 + 3.0 * v.like_count as f64 + 4.0 * v.comment_count as f64 + 0.3 * v.view_count as f64;
     engagement.ln_1p() * 0.5f64.powf(age_h / 24.0) + 1e-9 * (v.id.0 % 1000) as f64
 }
 
-pub async fn for_you(p: &Platform, viewer: Option<&Viewer>, cursor_in: Option<&str>, limit: i64) -> Result<Page<FeedItem>, AppError> {
+pub async fn for_you(
+    p: &Platform,
+    viewer: Option<&Viewer>,
+    cursor_in: Option<&str>,
+    limit: i64,
+) -> Result<Page<FeedItem>, AppError> {
     let pos: Option<ForYouCursor> = cursor_in.map(cursor::decode).transpose()?;
     let now = pos.as_ref().map(|c| c.t).unwrap_or_else(reelm_core::now_ms);
     let (hidden_videos, hidden_creators): (HashSet<VideoId>, HashSet<UserId>) = match viewer {
@@ -97,25 +127,46 @@ pub async fn for_you(p: &Platform, viewer: Option<&Viewer>, cursor_in: Option<&s
     let mut ranked: Vec<(Arc<Cell>, VideoRow, f64)> = candidates.into_values().collect();
     ranked.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.1.id.0.cmp(&a.1.id.0)));
     if let Some(c) = &pos {
-        ranked.retain(|(_, v, s)| *s < c.s || (*s == c.s && v.id.0 < c.i));
+        let last = f64::from_bits(c.s);
+        ranked.retain(|(_, v, s)| *s < last || (*s == last && v.id.0 < c.i));
     }
     let more = ranked.len() as i64 > limit;
     ranked.truncate(limit as usize);
-    let next_cursor = if more { ranked.last().map(|(_, v, s)| cursor::encode(&ForYouCursor { t: now, s: *s, i: v.id.0 })) } else { None };
+    let next_cursor = if more {
+        ranked.last().map(|(_, v, s)| {
+            cursor::encode(&ForYouCursor {
+                t: now,
+                s: s.to_bits(),
+                i: v.id.0,
+            })
+        })
+    } else {
+        None
+    };
     let reasons: Vec<Reason> = ranked.iter().map(|(_, v, _)| reason(v, now)).collect();
     let videos = hydrate(viewer, ranked.into_iter().map(|(c, v, _)| (c, v)).collect()).await?;
-    let items = videos.into_iter().zip(reasons).map(|(video, reason)| FeedItem { video, reason }).collect();
+    let items = videos
+        .into_iter()
+        .zip(reasons)
+        .map(|(video, reason)| FeedItem { video, reason })
+        .collect();
     Ok(Page { items, next_cursor })
 }
 
 fn reason(v: &VideoRow, now: i64) -> Reason {
     let age_h = (now - v.created_at).max(0) / 3_600_000;
     if age_h < 24 && v.like_count < 5 {
-        Reason { source: "fresh", detail: format!("New: posted {} ago", human_age(age_h)) }
+        Reason {
+            source: "fresh",
+            detail: format!("New: posted {} ago", human_age(age_h)),
+        }
     } else {
         Reason {
             source: "trending",
-            detail: format!("Popular right now: {} likes, {} comments and {} views", v.like_count, v.comment_count, v.view_count),
+            detail: format!(
+                "Popular right now: {} likes, {} comments and {} views",
+                v.like_count, v.comment_count, v.view_count
+            ),
         }
     }
 }

@@ -20,9 +20,17 @@ pub async fn resolve_handle(p: &Platform, handle: &str) -> Result<(UserId, Arc<C
     Ok((entry.user_id, cell))
 }
 
-pub async fn profile(p: &Platform, viewer: Option<&Viewer>, handle: &str) -> Result<ProfileJson, AppError> {
+pub async fn profile(
+    p: &Platform,
+    viewer: Option<&Viewer>,
+    handle: &str,
+) -> Result<ProfileJson, AppError> {
     let (user, cell) = resolve_handle(p, handle).await?;
-    let pr = cell.store.profile(user).await?.ok_or_else(|| AppError::user(ErrorCode::NotFound, "profile not found"))?;
+    let pr = cell
+        .store
+        .profile(user)
+        .await?
+        .ok_or_else(|| AppError::user(ErrorCode::NotFound, "profile not found"))?;
     let followed_by_me = match viewer {
         Some(v) => v.home.store.is_following(v.user, user).await?,
         None => false,
@@ -41,7 +49,13 @@ pub async fn profile(p: &Platform, viewer: Option<&Viewer>, handle: &str) -> Res
     })
 }
 
-pub async fn videos_of(p: &Platform, viewer: Option<&Viewer>, handle: &str, cursor_in: Option<&str>, limit: i64) -> Result<Page<VideoJson>, AppError> {
+pub async fn videos_of(
+    p: &Platform,
+    viewer: Option<&Viewer>,
+    handle: &str,
+    cursor_in: Option<&str>,
+    limit: i64,
+) -> Result<Page<VideoJson>, AppError> {
     let (user, cell) = resolve_handle(p, handle).await?;
     let after = match cursor_in {
         Some(c) => {
@@ -50,20 +64,38 @@ pub async fn videos_of(p: &Platform, viewer: Option<&Viewer>, handle: &str, curs
         }
         None => Keyset::START,
     };
-    let mut rows = cell.store.videos_by_creators(&[user], after, limit + 1).await?;
+    let mut rows = cell
+        .store
+        .videos_by_creators(&[user], after, limit + 1)
+        .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(|v| cursor::encode(&(v.created_at, v.id.0))) } else { None };
-    let items = hydrate(viewer, rows.into_iter().map(|v| (cell.clone(), v)).collect()).await?;
+    let next_cursor = if more {
+        rows.last().map(|v| cursor::encode(&(v.created_at, v.id.0)))
+    } else {
+        None
+    };
+    let items = hydrate(
+        viewer,
+        rows.into_iter().map(|v| (cell.clone(), v)).collect(),
+    )
+    .await?;
     Ok(Page { items, next_cursor })
 }
 
 /// Follows (`follow = true`) or unfollows. The follow row is behavioral and stays in the
 /// follower's home; the followee's public follower count changes through the gateway.
-pub async fn set_follow(p: &Platform, viewer: &Viewer, handle: &str, follow: bool) -> Result<(bool, i64), AppError> {
+pub async fn set_follow(
+    p: &Platform,
+    viewer: &Viewer,
+    handle: &str,
+    follow: bool,
+) -> Result<(bool, i64), AppError> {
     let (target, cell) = resolve_handle(p, handle).await?;
     if target == viewer.user {
-        return Err(AppError::from_validation("you cannot follow yourself".into()));
+        return Err(AppError::from_validation(
+            "you cannot follow yourself".into(),
+        ));
     }
     let now = reelm_core::now_ms();
     let changed = if follow {
@@ -73,9 +105,32 @@ pub async fn set_follow(p: &Platform, viewer: &Viewer, handle: &str, follow: boo
     };
     if changed {
         let d = if follow { 1 } else { -1 };
-        viewer.home.store.adjust_profile_counters(viewer.user, ProfileCounterDelta { following: d, ..Default::default() }).await?;
-        gateway::profile_counters(&cell, target, ProfileCounterDelta { followers: d, ..Default::default() }).await?;
+        viewer
+            .home
+            .store
+            .adjust_profile_counters(
+                viewer.user,
+                ProfileCounterDelta {
+                    following: d,
+                    ..Default::default()
+                },
+            )
+            .await?;
+        gateway::profile_counters(
+            &cell,
+            target,
+            ProfileCounterDelta {
+                followers: d,
+                ..Default::default()
+            },
+        )
+        .await?;
     }
-    let count = cell.store.profile(target).await?.map(|p| p.follower_count).unwrap_or(0);
+    let count = cell
+        .store
+        .profile(target)
+        .await?
+        .map(|p| p.follower_count)
+        .unwrap_or(0);
     Ok((follow, count))
 }

@@ -7,7 +7,9 @@ use crate::error::AppError;
 use crate::gateway;
 use crate::platform::{Cell, Platform};
 use reelm_core::{CommentId, ErrorCode, UserId, VideoId, validate};
-use reelm_store::{CommentRow, Keyset, MediaObjectRow, ProfileCounterDelta, VideoCounterDelta, VideoRow};
+use reelm_store::{
+    CommentRow, Keyset, MediaObjectRow, ProfileCounterDelta, VideoCounterDelta, VideoRow,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -25,7 +27,10 @@ pub async fn upload(creator: UserId, home: &Cell, up: Upload) -> Result<VideoRow
     let hashtags = validate::hashtags(&up.hashtags).map_err(AppError::from_validation)?;
     let language = validate::language(&up.language).map_err(AppError::from_validation)?;
     if up.bytes.is_empty() {
-        return Err(AppError::user(ErrorCode::MissingField, "the upload has no file: send the video in the 'file' field"));
+        return Err(AppError::user(
+            ErrorCode::MissingField,
+            "the upload has no file: send the video in the 'file' field",
+        ));
     }
     // Never trust the claimed type: the container itself must be a playable MP4.
     let info = reelm_media::validate_mp4(&up.bytes)?;
@@ -82,23 +87,42 @@ impl AppError {
 
 /// Turns stored rows (each with the cell that holds it) into API videos: creator from the
 /// creator's cell, `liked_by_me` from the viewer's home cell.
-pub async fn hydrate(viewer: Option<&Viewer>, rows: Vec<(Arc<Cell>, VideoRow)>) -> Result<Vec<VideoJson>, AppError> {
+pub async fn hydrate(
+    viewer: Option<&Viewer>,
+    rows: Vec<(Arc<Cell>, VideoRow)>,
+) -> Result<Vec<VideoJson>, AppError> {
     let mut by_cell: HashMap<String, (Arc<Cell>, Vec<UserId>)> = HashMap::new();
     for (cell, v) in &rows {
-        by_cell.entry(cell.id().to_string()).or_insert_with(|| (cell.clone(), Vec::new())).1.push(v.creator_id);
+        by_cell
+            .entry(cell.id().to_string())
+            .or_insert_with(|| (cell.clone(), Vec::new()))
+            .1
+            .push(v.creator_id);
     }
     let mut people: HashMap<UserId, PersonRef> = HashMap::new();
     for (cell, mut ids) in by_cell.into_values() {
         ids.sort();
         ids.dedup();
         for p in cell.store.profiles(&ids).await? {
-            people.insert(p.user_id, PersonRef { id: p.user_id, handle: p.handle, display_name: p.display_name });
+            people.insert(
+                p.user_id,
+                PersonRef {
+                    id: p.user_id,
+                    handle: p.handle,
+                    display_name: p.display_name,
+                },
+            );
         }
     }
     let liked: HashSet<VideoId> = match viewer {
         Some(v) => {
             let ids: Vec<VideoId> = rows.iter().map(|(_, r)| r.id).collect();
-            v.home.store.liked_among(v.user, &ids).await?.into_iter().collect()
+            v.home
+                .store
+                .liked_among(v.user, &ids)
+                .await?
+                .into_iter()
+                .collect()
         }
         None => HashSet::new(),
     };
@@ -126,7 +150,10 @@ pub async fn hydrate(viewer: Option<&Viewer>, rows: Vec<(Arc<Cell>, VideoRow)>) 
                 view_count: v.view_count,
                 liked_by_me: liked.contains(&v.id),
                 media_url: format!("/api/videos/{}/media", v.id),
-                poster_url: v.poster_key.as_ref().map(|_| format!("/api/videos/{}/poster", v.id)),
+                poster_url: v
+                    .poster_key
+                    .as_ref()
+                    .map(|_| format!("/api/videos/{}/poster", v.id)),
                 region: cell.id().to_string(),
             }
         })
@@ -136,13 +163,21 @@ pub async fn hydrate(viewer: Option<&Viewer>, rows: Vec<(Arc<Cell>, VideoRow)>) 
 pub async fn get_video(p: &Platform, id: VideoId) -> Result<(Arc<Cell>, VideoRow), AppError> {
     match p.find_video(id).await? {
         Some((cell, v)) if v.status == "published" => Ok((cell, v)),
-        _ => Err(AppError::user(ErrorCode::NotFound, format!("video {id} not found"))),
+        _ => Err(AppError::user(
+            ErrorCode::NotFound,
+            format!("video {id} not found"),
+        )),
     }
 }
 
 /// Likes (`like = true`) or unlikes a video. The like row stays in the viewer's home cell;
 /// only the count change travels to the video's cell.
-pub async fn set_like(p: &Platform, viewer: &Viewer, id: VideoId, like: bool) -> Result<(bool, i64), AppError> {
+pub async fn set_like(
+    p: &Platform,
+    viewer: &Viewer,
+    id: VideoId,
+    like: bool,
+) -> Result<(bool, i64), AppError> {
     let (cell, video) = get_video(p, id).await?;
     let now = reelm_core::now_ms();
     let changed = if like {
@@ -153,24 +188,68 @@ pub async fn set_like(p: &Platform, viewer: &Viewer, id: VideoId, like: bool) ->
     let mut count = video.like_count;
     if changed {
         let d = if like { 1 } else { -1 };
-        gateway::video_counters(&cell, id, VideoCounterDelta { likes: d, ..Default::default() }).await?;
-        gateway::profile_counters(&cell, video.creator_id, ProfileCounterDelta { likes: d, ..Default::default() }).await?;
+        gateway::video_counters(
+            &cell,
+            id,
+            VideoCounterDelta {
+                likes: d,
+                ..Default::default()
+            },
+        )
+        .await?;
+        gateway::profile_counters(
+            &cell,
+            video.creator_id,
+            ProfileCounterDelta {
+                likes: d,
+                ..Default::default()
+            },
+        )
+        .await?;
         count = (count + d).max(0);
     }
     Ok((like, count))
 }
 
-pub async fn add_comment(p: &Platform, viewer: &Viewer, id: VideoId, text: &str) -> Result<CommentJson, AppError> {
+pub async fn add_comment(
+    p: &Platform,
+    viewer: &Viewer,
+    id: VideoId,
+    text: &str,
+) -> Result<CommentJson, AppError> {
     let body = validate::comment(text).map_err(AppError::from_validation)?;
     let (cell, _) = get_video(p, id).await?;
-    let row = CommentRow { id: CommentId::new(), video_id: id, author_id: viewer.user, body, created_at: reelm_core::now_ms() };
+    let row = CommentRow {
+        id: CommentId::new(),
+        video_id: id,
+        author_id: viewer.user,
+        body,
+        created_at: reelm_core::now_ms(),
+    };
     viewer.home.store.insert_comment(&row).await?;
-    gateway::video_counters(&cell, id, VideoCounterDelta { comments: 1, ..Default::default() }).await?;
-    let profile = viewer.home.store.profile(viewer.user).await?.ok_or_else(|| AppError::Internal("no profile".into()))?;
+    gateway::video_counters(
+        &cell,
+        id,
+        VideoCounterDelta {
+            comments: 1,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let profile = viewer
+        .home
+        .store
+        .profile(viewer.user)
+        .await?
+        .ok_or_else(|| AppError::Internal("no profile".into()))?;
     Ok(CommentJson {
         id: row.id,
         video_id: id,
-        author: PersonRef { id: profile.user_id, handle: profile.handle, display_name: profile.display_name },
+        author: PersonRef {
+            id: profile.user_id,
+            handle: profile.handle,
+            display_name: profile.display_name,
+        },
         text: row.body,
         created_at: reelm_core::rfc3339(row.created_at),
     })
@@ -178,7 +257,12 @@ pub async fn add_comment(p: &Platform, viewer: &Viewer, id: VideoId, text: &str)
 
 /// Comments live with their authors, so listing them reads every cell and merges newest
 /// first. The cursor is the last comment shown.
-pub async fn list_comments(p: &Platform, id: VideoId, cursor_in: Option<&str>, limit: i64) -> Result<Page<CommentJson>, AppError> {
+pub async fn list_comments(
+    p: &Platform,
+    id: VideoId,
+    cursor_in: Option<&str>,
+    limit: i64,
+) -> Result<Page<CommentJson>, AppError> {
     get_video(p, id).await?;
     let after = match cursor_in {
         Some(c) => {
@@ -193,17 +277,34 @@ pub async fn list_comments(p: &Platform, id: VideoId, cursor_in: Option<&str>, l
             merged.push((cell.clone(), c));
         }
     }
-    merged.sort_by(|a, b| (b.1.created_at, b.1.id.0).cmp(&(a.1.created_at, a.1.id.0)));
+    merged.sort_by_key(|(_, c)| std::cmp::Reverse((c.created_at, c.id.0)));
     let more = merged.len() as i64 > limit;
     merged.truncate(limit as usize);
     let mut people: HashMap<UserId, PersonRef> = HashMap::new();
     for cell in p.cells() {
-        let ids: Vec<UserId> = merged.iter().filter(|(c, _)| c.id() == cell.id()).map(|(_, r)| r.author_id).collect();
+        let ids: Vec<UserId> = merged
+            .iter()
+            .filter(|(c, _)| c.id() == cell.id())
+            .map(|(_, r)| r.author_id)
+            .collect();
         for pr in cell.store.profiles(&ids).await? {
-            people.insert(pr.user_id, PersonRef { id: pr.user_id, handle: pr.handle, display_name: pr.display_name });
+            people.insert(
+                pr.user_id,
+                PersonRef {
+                    id: pr.user_id,
+                    handle: pr.handle,
+                    display_name: pr.display_name,
+                },
+            );
         }
     }
-    let next_cursor = if more { merged.last().map(|(_, c)| cursor::encode(&(c.created_at, c.id.0))) } else { None };
+    let next_cursor = if more {
+        merged
+            .last()
+            .map(|(_, c)| cursor::encode(&(c.created_at, c.id.0)))
+    } else {
+        None
+    };
     let items = merged
         .into_iter()
         .map(|(_, c)| CommentJson {
@@ -224,18 +325,42 @@ pub async fn list_comments(p: &Platform, id: VideoId, cursor_in: Option<&str>, l
 /// The longest watch time a single view may report: a day. Anything above is a broken client.
 pub const MAX_WATCH_MS: i64 = 24 * 3600 * 1000;
 
-pub async fn record_view(p: &Platform, viewer: &Viewer, id: VideoId, watch_ms: i64, completed: bool) -> Result<(), AppError> {
+pub async fn record_view(
+    p: &Platform,
+    viewer: &Viewer,
+    id: VideoId,
+    watch_ms: i64,
+    completed: bool,
+) -> Result<(), AppError> {
     if !(0..=MAX_WATCH_MS).contains(&watch_ms) {
-        return Err(AppError::from_validation(format!("watch_ms must be between 0 and {MAX_WATCH_MS}, not {watch_ms}")));
+        return Err(AppError::from_validation(format!(
+            "watch_ms must be between 0 and {MAX_WATCH_MS}, not {watch_ms}"
+        )));
     }
     let (cell, _) = get_video(p, id).await?;
-    viewer.home.store.insert_view(viewer.user, id, watch_ms, completed, reelm_core::now_ms()).await?;
-    gateway::video_counters(&cell, id, VideoCounterDelta { views: 1, ..Default::default() }).await?;
+    viewer
+        .home
+        .store
+        .insert_view(viewer.user, id, watch_ms, completed, reelm_core::now_ms())
+        .await?;
+    gateway::video_counters(
+        &cell,
+        id,
+        VideoCounterDelta {
+            views: 1,
+            ..Default::default()
+        },
+    )
+    .await?;
     Ok(())
 }
 
 pub async fn not_interested(p: &Platform, viewer: &Viewer, id: VideoId) -> Result<(), AppError> {
     let (_, video) = get_video(p, id).await?;
-    viewer.home.store.mark_not_interested(viewer.user, id, video.creator_id, reelm_core::now_ms()).await?;
+    viewer
+        .home
+        .store
+        .mark_not_interested(viewer.user, id, video.creator_id, reelm_core::now_ms())
+        .await?;
     Ok(())
 }

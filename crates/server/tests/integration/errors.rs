@@ -372,11 +372,9 @@ async fn bad_inputs_get_4xx_and_change_nothing() {
     );
 }
 
-/// Server bug (reported): axum's `Multipart` rejection is not mapped to our error format, so a
-/// non-multipart body to `POST /api/videos` answers 400 with the plain text
-/// "Invalid `boundary` for `multipart/form-data` request". Un-ignore once fixed.
+/// A non-multipart body to `POST /api/videos` is refused in the JSON error format (axum's own
+/// rejection would answer plain text).
 #[tokio::test]
-#[ignore = "server bug: POST /api/videos with a non-multipart body answers plain text, not the JSON error shape"]
 async fn upload_without_multipart_body_speaks_json() {
     let s = Server::start().await;
     let ana = s.quick_user("ana_json", "DE").await;

@@ -248,8 +248,7 @@ async fn following_feed_and_not_interested() {
     };
     let fy = viewer.all_pages("/api/feed/foryou", 50).await;
     assert_eq!(fy.len(), 7);
-    // One page of 50: multi-page For You is covered by residency::for_you_pages_never_repeat,
-    // ignored until its cursor bug is fixed.
+    // One page of 50: multi-page For You is covered by residency::for_you_pages_never_repeat.
     assert!(creator_of(&fy).contains("creator_us"));
     let r = viewer
         .post_empty(&format!("/api/videos/{}/not-interested", followed[0]))
