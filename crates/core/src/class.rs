@@ -58,13 +58,23 @@ impl DataClass {
     /// A sentence for people (privacy center) describing what the class holds.
     pub fn description(self) -> &'static str {
         match self {
-            DataClass::Public => "What you chose to publish: videos, captions, hashtags, your handle and public counts.",
-            DataClass::Personal => "Your account details: email, birth date, country, password hash and sign-in sessions.",
-            DataClass::Sensitive => "Specially protected data such as family links and moderation notes about you.",
-            DataClass::Behavioral => "What you do here: views with watch time, likes, follows, comments and \"not interested\" choices.",
+            DataClass::Public => {
+                "What you chose to publish: videos, captions, hashtags, your handle and public counts."
+            }
+            DataClass::Personal => {
+                "Your account details: email, birth date, country, password hash and sign-in sessions."
+            }
+            DataClass::Sensitive => {
+                "Specially protected data such as family links and moderation notes about you."
+            }
+            DataClass::Behavioral => {
+                "What you do here: views with watch time, likes, follows, comments and \"not interested\" choices."
+            }
             DataClass::Derived => "What the feed learned about your interests from your behavior.",
             DataClass::Aggregate => "Statistics computed from many people, never about you alone.",
-            DataClass::Operational => "Records the platform keeps to run and prove itself, such as the transfer ledger.",
+            DataClass::Operational => {
+                "Records the platform keeps to run and prove itself, such as the transfer ledger."
+            }
         }
     }
 }

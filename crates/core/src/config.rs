@@ -65,14 +65,15 @@ pub const EU_REGION_COUNTRIES: &[&str] = &[
 impl Config {
     /// The built-in configuration: three regions on embedded stores under `data_dir`.
     pub fn defaults(data_dir: &Path) -> Config {
-        let region = |id: &str, dc: &str, jurisdiction: &str, countries: Vec<String>| RegionConfig {
-            id: RegionId::new(id).expect("built-in region ids are valid"),
-            data_center: dc.into(),
-            jurisdiction: jurisdiction.into(),
-            countries,
-            store_url: format!("sqlite://{{data_dir}}/regions/{id}/store.db"),
-            media_url: format!("{{data_dir}}/regions/{id}/media"),
-        };
+        let region =
+            |id: &str, dc: &str, jurisdiction: &str, countries: Vec<String>| RegionConfig {
+                id: RegionId::new(id).expect("built-in region ids are valid"),
+                data_center: dc.into(),
+                jurisdiction: jurisdiction.into(),
+                countries,
+                store_url: format!("sqlite://{{data_dir}}/regions/{id}/store.db"),
+                media_url: format!("{{data_dir}}/regions/{id}/media"),
+            };
         Config {
             data_dir: data_dir.to_path_buf(),
             addr: "127.0.0.1:8080".into(),
@@ -80,7 +81,12 @@ impl Config {
             max_upload_bytes: 50 * 1024 * 1024,
             cookie_secure: false,
             regions: vec![
-                region("us", "Texas, United States", "United States", vec!["US".into()]),
+                region(
+                    "us",
+                    "Texas, United States",
+                    "United States",
+                    vec!["US".into()],
+                ),
                 region(
                     "eu",
                     "Dublin, Ireland",
@@ -106,7 +112,9 @@ impl Config {
                 toml::from_str(text).map_err(|e| ConfigError::Toml(e.to_string()))?;
             merge(&mut value, overlay);
         }
-        let mut config: Config = value.try_into().map_err(|e: toml::de::Error| ConfigError::Toml(e.to_string()))?;
+        let mut config: Config = value
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Toml(e.to_string()))?;
         config.apply_env(env)?;
         config.resolve()?;
         Ok(config)
@@ -178,15 +186,26 @@ impl Config {
                     continue;
                 }
                 if !crate::validate::is_country_code(c) {
-                    return invalid(format!("region {}: {c:?} is not an ISO 3166-1 alpha-2 country code", r.id));
+                    return invalid(format!(
+                        "region {}: {c:?} is not an ISO 3166-1 alpha-2 country code",
+                        r.id
+                    ));
                 }
                 if let Some(other) = countries.insert(c.clone(), r.id.clone()) {
-                    return invalid(format!("country {c} is served by both {other} and {}", r.id));
+                    return invalid(format!(
+                        "country {c} is served by both {other} and {}",
+                        r.id
+                    ));
                 }
             }
-            let sqlite_or_pg = r.store_url.starts_with("sqlite:") || r.store_url.starts_with("postgres://") || r.store_url.starts_with("postgresql://");
+            let sqlite_or_pg = r.store_url.starts_with("sqlite:")
+                || r.store_url.starts_with("postgres://")
+                || r.store_url.starts_with("postgresql://");
             if !sqlite_or_pg {
-                return invalid(format!("region {}: store_url must start with sqlite: or postgres://", r.id));
+                return invalid(format!(
+                    "region {}: store_url must start with sqlite: or postgres://",
+                    r.id
+                ));
             }
         }
         if fallbacks != 1 {
@@ -203,7 +222,11 @@ impl Config {
         self.regions
             .iter()
             .find(|r| r.countries.contains(&country))
-            .or_else(|| self.regions.iter().find(|r| r.countries.iter().any(|c| c == "*")))
+            .or_else(|| {
+                self.regions
+                    .iter()
+                    .find(|r| r.countries.iter().any(|c| c == "*"))
+            })
             .unwrap_or(&self.regions[0])
     }
 
@@ -270,12 +293,18 @@ mod tests {
     fn bad_configs_are_refused_with_reasons() {
         let dup = "[[regions]]\nid='us'\ndata_center='a'\njurisdiction='b'\ncountries=['US']\nstore_url='sqlite://a'\nmedia_url='m'\n[[regions]]\nid='eu'\ndata_center='a'\njurisdiction='b'\ncountries=['US','*']\nstore_url='sqlite://b'\nmedia_url='m'\n";
         let err = Config::load(Path::new("/d"), Some(dup), &no_env).unwrap_err();
-        assert!(err.to_string().contains("country US is served by both"), "{err}");
+        assert!(
+            err.to_string().contains("country US is served by both"),
+            "{err}"
+        );
         let err = Config::load(Path::new("/d"), Some("addr = 5"), &no_env).unwrap_err();
         assert!(matches!(err, ConfigError::Toml(_)));
         let err = Config::load(Path::new("/d"), Some("nonsense = 1"), &no_env).unwrap_err();
         assert!(matches!(err, ConfigError::Toml(_)));
         let env = |k: &str| (k == "REELM_MAX_UPLOAD_BYTES").then(|| "lots".to_string());
-        assert!(matches!(Config::load(Path::new("/d"), None, &env), Err(ConfigError::Env { .. })));
+        assert!(matches!(
+            Config::load(Path::new("/d"), None, &env),
+            Err(ConfigError::Env { .. })
+        ));
     }
 }

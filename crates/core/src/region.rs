@@ -16,8 +16,13 @@ impl RegionId {
     pub fn new(s: &str) -> Result<Self, InvalidRegionId> {
         let ok = !s.is_empty()
             && s.len() <= 16
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok { Ok(Self(s.to_owned())) } else { Err(InvalidRegionId(s.to_owned())) }
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidRegionId(s.to_owned()))
+        }
     }
 
     pub fn as_str(&self) -> &str {

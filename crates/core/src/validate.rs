@@ -19,7 +19,9 @@ pub fn country(code: &str) -> Result<String, String> {
     if is_country_code(&up) {
         Ok(up)
     } else {
-        Err(format!("{code:?} is not an ISO 3166-1 alpha-2 country code (like \"DE\" or \"US\")"))
+        Err(format!(
+            "{code:?} is not an ISO 3166-1 alpha-2 country code (like \"DE\" or \"US\")"
+        ))
     }
 }
 
@@ -30,7 +32,10 @@ pub fn handle(raw: &str) -> Result<String, String> {
     if h.len() < 3 || h.len() > 24 {
         return Err("a handle has 3 to 24 characters".into());
     }
-    if !h.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.') {
+    if !h
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.')
+    {
         return Err("a handle may use only letters a-z, digits, '_' and '.'".into());
     }
     if !h.as_bytes()[0].is_ascii_alphanumeric() {
@@ -47,8 +52,15 @@ pub fn email(raw: &str) -> Result<String, String> {
     if e.len() > 254 || e.chars().any(char::is_whitespace) {
         return bad();
     }
-    let Some((local, domain)) = e.split_once('@') else { return bad() };
-    if local.is_empty() || domain.contains('@') || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+    let Some((local, domain)) = e.split_once('@') else {
+        return bad();
+    };
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+    {
         return bad();
     }
     Ok(e)
@@ -68,7 +80,8 @@ pub fn password(raw: &str) -> Result<(), String> {
 /// Parses `YYYY-MM-DD`.
 pub fn date(raw: &str) -> Result<Date, String> {
     let fmt = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(raw.trim(), fmt).map_err(|_| format!("{raw:?} is not a date in the form YYYY-MM-DD"))
+    Date::parse(raw.trim(), fmt)
+        .map_err(|_| format!("{raw:?} is not a date in the form YYYY-MM-DD"))
 }
 
 /// Whole years between `birth` and `today`.
@@ -90,7 +103,9 @@ pub fn birth_date(raw: &str, today: Date) -> Result<Date, String> {
         return Err("the birth date is before 1900".into());
     }
     if age_on(d, today) < MIN_AGE_YEARS {
-        return Err(format!("you must be at least {MIN_AGE_YEARS} years old to sign up"));
+        return Err(format!(
+            "you must be at least {MIN_AGE_YEARS} years old to sign up"
+        ));
     }
     Ok(d)
 }
@@ -136,7 +151,9 @@ pub fn hashtags(raw: &str) -> Result<Vec<String>, String> {
             continue;
         }
         if t.chars().count() > 30 || !t.chars().all(|c| c.is_alphanumeric() || c == '_') {
-            return Err(format!("#{t} is not a hashtag: use up to 30 letters, digits or '_'"));
+            return Err(format!(
+                "#{t} is not a hashtag: use up to 30 letters, digits or '_'"
+            ));
         }
         if !tags.contains(&t) {
             tags.push(t);
@@ -154,7 +171,9 @@ pub fn language(raw: &str) -> Result<String, String> {
     if l.is_empty() || (l.len() == 2 && l.bytes().all(|b| b.is_ascii_lowercase())) {
         Ok(l)
     } else {
-        Err(format!("{raw:?} is not a two-letter ISO 639-1 language code"))
+        Err(format!(
+            "{raw:?} is not a two-letter ISO 639-1 language code"
+        ))
     }
 }
 
@@ -176,7 +195,16 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(email(" Ana@Example.org ").unwrap(), "ana@example.org");
-        for bad in ["", "ana", "ana@", "@x.org", "a@b", "a b@c.org", "a@@b.org", "a@.org"] {
+        for bad in [
+            "",
+            "ana",
+            "ana@",
+            "@x.org",
+            "a@b",
+            "a b@c.org",
+            "a@@b.org",
+            "a@.org",
+        ] {
             assert!(email(bad).is_err(), "{bad}");
         }
     }
@@ -195,7 +223,10 @@ mod tests {
 
     #[test]
     fn tags() {
-        assert_eq!(hashtags("#Travel, food  #travel #Music").unwrap(), vec!["travel", "food", "music"]);
+        assert_eq!(
+            hashtags("#Travel, food  #travel #Music").unwrap(),
+            vec!["travel", "food", "music"]
+        );
         assert!(hashtags("a-b").is_err());
         assert_eq!(hashtags("").unwrap(), Vec::<String>::new());
     }

@@ -157,10 +157,8 @@ async fn seeded_demo_obeys_residency() {
     );
 }
 
-/// Server bug (reported): the For You cursor carries the last score as a JSON float, and
-/// serde_json (without `float_roundtrip`) may parse it back 1 ULP off. When it comes back
-/// larger, the next page starts again with the last item of the previous one; with `limit=1`
-/// pagination never ends. Depends on random ids, so it shows in most runs, not all.
+/// Paging through For You shows every video exactly once, even one at a time. (A cursor that
+/// carried the score as a JSON float once came back 1 ULP off and repeated items.)
 #[tokio::test]
 async fn for_you_pages_never_repeat() {
     let s = Server::start().await;
