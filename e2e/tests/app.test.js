@@ -40,6 +40,12 @@ for (const size of ['phone', 'desktop']) {
       await fn();
       t.assertNoConsoleErrors();
     });
+    /** Chromium logs every 4xx answer as a console error; a step that provokes one on purpose drops it. */
+    const expectHttpError = (status) => {
+      const i = t.errors.findIndex((e) => e.includes(`status of ${status}`));
+      assert.ok(i >= 0, `expected the browser to log the ${status} answer; got ${JSON.stringify(t.errors)}`);
+      t.errors.splice(i, 1);
+    };
 
     const activeSlide = () => page.locator('.slide.is-active');
     const activeId = () => activeSlide().getAttribute('data-video-id');
@@ -258,6 +264,17 @@ for (const size of ['phone', 'desktop']) {
         return checkFile({ name: 'huge.mp4', type: 'video/mp4', size: 60 * 1024 * 1024 });
       });
       assert.match(tooBig, /50 MiB at most/);
+
+      // A file that passes the client-side checks but is no real MP4: the server's message is shown.
+      await file.setInputFiles({ name: 'broken.mp4', mimeType: 'video/mp4', buffer: Buffer.alloc(4096, 7) });
+      const refused = page.waitForResponse((r) => r.url().endsWith('/api/videos') && r.request().method() === 'POST');
+      await page.getByRole('button', { name: 'Post' }).click();
+      const answer = await refused;
+      assert.ok(answer.status() >= 400 && answer.status() < 500, `a broken MP4 was answered ${answer.status()}`);
+      const serverMessage = (await answer.json()).error.message;
+      await page.getByRole('alert').filter({ hasText: serverMessage }).waitFor();
+      await t.shot('upload-server-refusal');
+      expectHttpError(answer.status());
 
       await file.setInputFiles(demoClip());
       assert.equal(await page.getByRole('alert').isHidden(), true);

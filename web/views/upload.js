@@ -52,6 +52,8 @@ export function uploadView(root) {
   const progress = h('div', { class: 'upload-status', hidden: true }, bar, pct);
   const submit = h('button', { class: 'btn btn-primary btn-block', type: 'submit' }, 'Post');
 
+  // A file the browser cannot decode gets no preview; the server will say what is wrong with it.
+  preview.addEventListener('error', () => { preview.hidden = true; });
   let previewUrl = null;
   const showError = (msg) => {
     error.textContent = msg;
@@ -115,7 +117,7 @@ export function uploadView(root) {
       toast('Your video is live!');
       navigate(`/v/${encodeURIComponent(video.id)}`);
     } catch (err) {
-      showError(err.message);
+      showError(err.status >= 400 && err.status < 500 ? `Couldn't upload this video: ${err.message}` : err.message);
       progress.hidden = true;
       bar.value = 0;
       pct.textContent = '0 %';
