@@ -153,7 +153,8 @@ export function createFeed({ load, initial = [], empty = 'No videos yet.', label
     for (const s of slides) {
       // Until the visitor has chosen once, spell out that a tap brings the sound.
       const hint = muted && localStorage.getItem(SOUND_KEY) === null;
-      s.muteBtn.replaceChildren(icon(muted ? 'mutedOn' : 'mutedOff'), hint ? h('span', { class: 'mute-hint' }, 'Tap to unmute') : null);
+      s.muteBtn.replaceChildren(icon(muted ? 'mutedOn' : 'mutedOff'));
+      if (hint) s.muteBtn.append(h('span', { class: 'mute-hint' }, 'Tap to unmute'));
       s.muteBtn.setAttribute('aria-label', muted ? 'Unmute' : 'Mute');
       s.muteBtn.setAttribute('aria-pressed', String(!muted));
       s.muteBtn.classList.toggle('is-muted', muted);

@@ -251,6 +251,24 @@ for (const size of ['phone', 'desktop']) {
       await t.shot('not-interested');
     });
 
+    step('sound: tap to unmute, and the choice is remembered after a reload', async () => {
+      const mute = () => activeSlide().locator('.mute-btn');
+      assert.equal(await mute().getAttribute('aria-label'), 'Unmute');
+      await mute().click();
+      assert.equal(await mute().getAttribute('aria-label'), 'Mute');
+      assert.equal(await page.evaluate(() => document.querySelector('.slide.is-active video').muted), false);
+      await page.reload();
+      await activeSlide().waitFor();
+      await waitPlaying(0.3);
+      assert.equal(await page.evaluate(() => localStorage.getItem('reelm.sound')), 'on');
+      // The browser may refuse sound before an interaction; then one tap brings it back.
+      if ((await mute().getAttribute('aria-label')) === 'Unmute') await mute().click();
+      assert.equal(await page.evaluate(() => document.querySelector('.slide.is-active video').muted), false);
+      await mute().click(); // back to silence for the rest of the run
+      assert.equal(await page.evaluate(() => localStorage.getItem('reelm.sound')), 'off');
+      await t.shot('sound-remembered');
+    });
+
     let uploaded;
     step('upload: wrong files are refused clearly; a clip uploads with progress and shows on the profile', async () => {
       await page.getByRole('link', { name: 'Upload a video' }).click();
