@@ -5,7 +5,7 @@
 
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { launch, openPage, uniqueHandle, demoClip, eventually, BASE_URL } from './helpers.js';
+import { launch, openPage, uniqueHandle, demoClip, eventually, assertControlsNamed, BASE_URL } from './helpers.js';
 
 const PASSWORD = 'correct-horse-battery-9';
 
@@ -25,12 +25,13 @@ for (const size of ['phone', 'desktop']) {
       page.on('response', async (res) => {
         const m = /\/api\/videos\/([^/]+)\/views$/.exec(new URL(res.url()).pathname);
         if (m && res.request().method() === 'POST') {
-          viewEvents.push({ id: m[1], status: res.status(), body: res.request().postDataJSON() });
+          viewEvents.push({ id: m[1], status: res.status(), body: res.request().postDataJSON(), url: page.url() });
         }
       });
     });
 
     after(async () => {
+      if (process.env.E2E_DEBUG) console.log(JSON.stringify(viewEvents));
       if (browser) await browser.close();
     });
 
@@ -119,6 +120,7 @@ for (const size of ['phone', 'desktop']) {
       const cookies = await page.context().cookies();
       assert.ok(!cookies.some((c) => c.name === 'reelm_session'), 'no account may exist before submitting');
       await t.shot('signup-placement');
+      await assertControlsNamed(page);
 
       await page.getByRole('button', { name: 'Create account' }).click();
       await page.waitForURL(`${BASE_URL}/`);
@@ -152,6 +154,7 @@ for (const size of ['phone', 'desktop']) {
         if (preload.length === 4) assert.equal(preload[3], 'none');
         await waitPlaying(2);
         await t.shot(`watch-clip-${i + 1}`);
+        await assertControlsNamed(page);
         await nextClip(moves[i]);
         await waitActiveChange(id);
       }
@@ -212,6 +215,7 @@ for (const size of ['phone', 'desktop']) {
       await drawer.getByRole('button', { name: 'Post comment' }).click();
       await drawer.locator('.comment-text', { hasText: text }).waitFor();
       await t.shot('comment-posted');
+      await assertControlsNamed(page);
       const page1 = await t.apiGet(`/api/videos/${id}/comments`);
       assert.equal(page1.items[0].text, text);
       assert.equal(page1.items[0].author.handle, handle);
@@ -307,6 +311,7 @@ for (const size of ['phone', 'desktop']) {
         new MutationObserver(() => window.__progress.push(Number(bar.value))).observe(bar, { attributes: true });
       });
       await t.shot('upload-form');
+      await assertControlsNamed(page);
       await page.getByRole('button', { name: 'Post' }).click();
       await page.waitForURL(/\/v\/[^/]+$/, { timeout: 60_000 });
       const progress = await page.evaluate(() => window.__progress);
@@ -336,6 +341,7 @@ for (const size of ['phone', 'desktop']) {
       assert.equal(await page.locator('.tile').count() > 0, true);
       assert.ok(profile.follower_count >= 1);
       await t.shot('creator-profile');
+      await assertControlsNamed(page);
     });
 
     step('privacy center: where my data lives, from the API', async () => {
@@ -353,6 +359,7 @@ for (const size of ['phone', 'desktop']) {
         assert.equal(rows, String(c.rows));
       }
       await t.shot('privacy-center');
+      await assertControlsNamed(page);
     });
 
     step('log out and log in again from the menu', async () => {

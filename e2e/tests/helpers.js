@@ -94,3 +94,16 @@ export async function eventually(fn, { ms = 10_000, every = 250 } = {}) {
     await new Promise((r) => setTimeout(r, every));
   }
 }
+
+/** Every visible button and link has an accessible name (aria-label, aria-labelledby or text). */
+export async function assertControlsNamed(page) {
+  const unnamed = await page.evaluate(() => [...document.querySelectorAll('button, a[href], [role="menuitem"]')]
+    .filter((el) => el.getClientRects().length > 0)
+    .filter((el) => {
+      const by = el.getAttribute('aria-labelledby');
+      const name = el.getAttribute('aria-label') || (by && document.getElementById(by)?.textContent) || el.textContent;
+      return !name || !name.trim();
+    })
+    .map((el) => el.outerHTML.slice(0, 120)));
+  assert.deepEqual(unnamed, [], `controls without an accessible name:\n${unnamed.join('\n')}`);
+}
