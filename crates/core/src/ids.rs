@@ -8,17 +8,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// 2025-01-01T00:00:00Z, the epoch of our ids: 41 bits of milliseconds last until 2094.
 const ID_EPOCH_MS: i64 = 1_735_689_600_000;
 
-static COUNTER: AtomicU64 = AtomicU64::new(0);
+/// The last `(milliseconds << 12 | sequence)` handed out by this process.
+static LAST: AtomicU64 = AtomicU64::new(0);
 static SALT: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 
-/// Returns a fresh positive id: 41 bits of time, 10 bits of per-process random salt and a
-/// 12-bit counter. Ids sort roughly by creation time, which keyset cursors rely on only as a
-/// tie-breaker.
+/// Returns a fresh positive id: 41 bits of time, a 12-bit sequence and 10 bits of per-process
+/// random salt (so two processes minting in the same millisecond differ). Within a process ids
+/// strictly increase: past 4096 ids in one millisecond the sequence borrows from the next
+/// millisecond instead of wrapping, so a tight loop can never repeat an id.
 pub fn next_id() -> i64 {
     let salt = *SALT.get_or_init(|| rand::random::<u64>() & 0x3ff);
-    let ms = (crate::now_ms() - ID_EPOCH_MS).max(0) as u64 & ((1 << 41) - 1);
-    let seq = COUNTER.fetch_add(1, Ordering::Relaxed) & 0xfff;
-    ((ms << 22) | (salt << 12) | seq) as i64
+    let now = ((crate::now_ms() - ID_EPOCH_MS).max(0) as u64 & ((1 << 41) - 1)) << 12;
+    let mut last = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(last + 1);
+        match LAST.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return ((next << 10) | salt) as i64,
+            Err(actual) => last = actual,
+        }
+    }
 }
 
 macro_rules! id_type {
@@ -89,7 +97,7 @@ mod tests {
     #[test]
     fn ids_are_unique_and_positive() {
         let mut seen = std::collections::HashSet::new();
-        for _ in 0..10_000 {
+        for _ in 0..100_000 {
             let id = next_id();
             assert!(id > 0);
             assert!(seen.insert(id));

@@ -178,7 +178,7 @@ async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("REELM_LOG")
-                .unwrap_or_else(|_| "warn,reelm=info".into()),
+                .unwrap_or_else(|_| "warn,sqlx=error,reelm=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();

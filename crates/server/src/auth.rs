@@ -130,8 +130,16 @@ async fn resolve(parts: &Parts, platform: &Platform) -> Result<Option<Viewer>, A
         return Ok(None);
     };
     let hash = token_hash(token);
-    let Some(user) = cell.store.session_user(&hash, reelm_core::now_ms()).await? else {
-        return Ok(None);
+    let now = reelm_core::now_ms();
+    let user = match cell.cache.sessions.get(&hash) {
+        Some((user, expires_at)) if expires_at > now => user,
+        _ => {
+            let Some((user, expires_at)) = cell.store.session(&hash, now).await? else {
+                return Ok(None);
+            };
+            cell.cache.sessions.insert(hash.clone(), (user, expires_at));
+            user
+        }
     };
     if is_state_changing(&parts.method) {
         let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());

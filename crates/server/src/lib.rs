@@ -12,6 +12,7 @@
 pub mod api;
 pub mod audit;
 mod auth;
+pub mod cache;
 pub mod bench;
 mod cursor;
 pub mod error;

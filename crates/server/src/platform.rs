@@ -2,7 +2,9 @@
 //! in this process; every operation reaches a cell through this struct, so the seam to run a
 //! cell as its own process is here.
 
+use crate::api::model::PersonRef;
 use crate::error::AppError;
+use std::collections::HashSet;
 use hmac::{Hmac, Mac};
 use reelm_core::{Config, RegionConfig, RegionId, UserId, VideoId};
 use reelm_media::MediaStore;
@@ -36,6 +38,8 @@ pub struct Cell {
     pub store: CellStore,
     pub media: MediaStore,
     kms: LocalKms,
+    /// The cell's in-memory feed state (see [`crate::cache`]).
+    pub cache: crate::cache::CellCache,
     /// Key of the keyed hash that indexes emails (uniqueness without storing them in clear).
     index_key: [u8; 32],
 }
@@ -89,6 +93,7 @@ impl Cell {
             media,
             kms,
             index_key,
+            cache: Default::default(),
         })
     }
 
@@ -116,6 +121,68 @@ impl Cell {
             account.user_id.0,
             &wrapped,
         )?)
+    }
+
+    /// The person's follow list, from memory when fresh.
+    pub async fn followees(&self, user: UserId) -> Result<Arc<Vec<UserId>>, AppError> {
+        if let Some(f) = self.cache.followees.get(&user) {
+            return Ok(f);
+        }
+        let f = Arc::new(self.store.followees(user).await?);
+        self.cache.followees.insert(user, f.clone());
+        Ok(f)
+    }
+
+    /// A creator's newest published videos held in this cell (empty if none are here).
+    pub async fn creator_videos(&self, creator: UserId) -> Result<Arc<Vec<VideoRow>>, AppError> {
+        if let Some(v) = self.cache.creator_videos.get(&creator) {
+            return Ok(v);
+        }
+        let cap = crate::cache::CREATOR_VIDEOS_CAP as i64;
+        let v = Arc::new(self.store.videos_by_creators(&[creator], reelm_store::Keyset::START, cap).await?);
+        self.cache.creator_videos.insert(creator, v.clone());
+        Ok(v)
+    }
+
+    /// Which videos the person liked.
+    pub async fn likes(&self, user: UserId) -> Result<Arc<HashSet<VideoId>>, AppError> {
+        if let Some(l) = self.cache.likes.get(&user) {
+            return Ok(l);
+        }
+        let l: Arc<HashSet<VideoId>> = Arc::new(self.store.liked_videos(user).await?.into_iter().collect());
+        self.cache.likes.insert(user, l.clone());
+        Ok(l)
+    }
+
+    /// The videos and creators the person marked "not interested".
+    pub async fn not_interested(&self, user: UserId) -> Result<Arc<(HashSet<VideoId>, HashSet<UserId>)>, AppError> {
+        if let Some(n) = self.cache.not_interested.get(&user) {
+            return Ok(n);
+        }
+        let (videos, creators) = self.store.not_interested(user).await?;
+        let n = Arc::new((videos.into_iter().collect(), creators.into_iter().collect()));
+        self.cache.not_interested.insert(user, n.clone());
+        Ok(n)
+    }
+
+    /// Display references of people of this cell, from memory when fresh.
+    pub async fn people(&self, ids: &[UserId]) -> Result<Vec<PersonRef>, AppError> {
+        let mut out = Vec::with_capacity(ids.len());
+        let mut missing = Vec::new();
+        for id in ids {
+            match self.cache.people.get(id) {
+                Some(p) => out.push(p),
+                None => missing.push(*id),
+            }
+        }
+        missing.sort();
+        missing.dedup();
+        for p in self.store.profiles(&missing).await? {
+            let r = PersonRef { id: p.user_id, handle: p.handle, display_name: p.display_name };
+            self.cache.people.insert(p.user_id, r.clone());
+            out.push(r);
+        }
+        Ok(out)
     }
 
     pub fn current_key_id(&self) -> String {
@@ -184,7 +251,14 @@ pub struct Platform {
     pub config: Config,
     pub directory: DirectoryStore,
     cells: Vec<Arc<Cell>>,
+    /// The For You candidate pool (newest and most liked videos of every cell), shared by all
+    /// viewers and refreshed every few seconds instead of on every request.
+    candidates: moka::sync::Cache<(), Arc<Vec<(Arc<Cell>, VideoRow)>>>,
 }
+
+/// How many of the newest and of the most liked videos each cell contributes as For You
+/// candidates.
+const CANDIDATES_PER_CELL: i64 = 300;
 
 impl Platform {
     pub async fn open(config: Config) -> Result<Platform, PlatformError> {
@@ -205,6 +279,10 @@ impl Platform {
             config,
             directory,
             cells,
+            candidates: moka::sync::Cache::builder()
+                .max_capacity(1)
+                .time_to_live(std::time::Duration::from_secs(2))
+                .build(),
         })
     }
 
@@ -244,6 +322,32 @@ impl Platform {
             }
         }
         Ok(None)
+    }
+
+    /// The For You candidate pool: each cell's newest and most liked published videos.
+    pub async fn candidates(&self) -> Result<Arc<Vec<(Arc<Cell>, VideoRow)>>, AppError> {
+        if let Some(c) = self.candidates.get(&()) {
+            return Ok(c);
+        }
+        let mut pool: Vec<(Arc<Cell>, VideoRow)> = Vec::new();
+        let mut seen = HashSet::new();
+        for cell in &self.cells {
+            let recent = cell.store.recent_videos(CANDIDATES_PER_CELL).await?;
+            let top = cell.store.top_videos(CANDIDATES_PER_CELL).await?;
+            for v in recent.into_iter().chain(top) {
+                if seen.insert(v.id) {
+                    pool.push((cell.clone(), v));
+                }
+            }
+        }
+        let pool = Arc::new(pool);
+        self.candidates.insert((), pool.clone());
+        Ok(pool)
+    }
+
+    /// Forgets the candidate pool so a new upload is a candidate at once.
+    pub fn refresh_candidates(&self) {
+        self.candidates.invalidate(&());
     }
 
     pub async fn close(&self) {

@@ -142,6 +142,7 @@ pub async fn seed_demo(
         let creator = creators[i / 2];
         let v = viewer(p, creator).await?;
         let row = videos::upload(
+            p,
             creator,
             &v.home,
             videos::Upload {

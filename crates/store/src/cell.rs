@@ -348,13 +348,17 @@ impl CellStore {
         token_hash: &str,
         now: i64,
     ) -> Result<Option<UserId>, StoreError> {
-        let row =
-            sqlx::query("SELECT user_id FROM sessions WHERE token_hash = $1 AND expires_at > $2")
-                .bind(token_hash)
-                .bind(now)
-                .fetch_optional(self.pool())
-                .await?;
-        Ok(row.map(|r| UserId(r.get(0))))
+        Ok(self.session(token_hash, now).await?.map(|(user, _)| user))
+    }
+
+    /// The user and expiry (epoch ms) of a live session.
+    pub async fn session(&self, token_hash: &str, now: i64) -> Result<Option<(UserId, i64)>, StoreError> {
+        let row = sqlx::query("SELECT user_id, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2")
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|r| (UserId(r.get(0)), r.get(1))))
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
@@ -637,6 +641,17 @@ impl CellStore {
             .execute(self.pool())
             .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Every video the person liked.
+    pub async fn liked_videos(&self, user: UserId) -> Result<Vec<VideoId>, StoreError> {
+        Ok(sqlx::query("SELECT video_id FROM likes WHERE user_id = $1")
+            .bind(user.0)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| VideoId(r.get(0)))
+            .collect())
     }
 
     /// Which of `videos` the user liked.

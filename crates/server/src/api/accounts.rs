@@ -41,6 +41,7 @@ pub async fn log_in(
 pub async fn log_out(MaybeViewer(viewer): MaybeViewer) -> Result<Response, AppError> {
     if let Some(v) = viewer {
         v.home.store.delete_session(&v.token_hash).await?;
+        v.home.cache.sessions.invalidate(&v.token_hash);
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
     for c in auth::clear_cookies() {

@@ -113,7 +113,7 @@ pub async fn upload(
             "the form has no 'file' field with the video",
         ));
     }
-    let row = ops::upload(v.user, &v.home, up).await?;
+    let row = ops::upload(&p, v.user, &v.home, up).await?;
     let video = ops::hydrate(Some(&v), vec![(v.home.clone(), row)])
         .await?
         .remove(0);

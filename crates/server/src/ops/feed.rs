@@ -10,7 +10,7 @@ use crate::platform::{Cell, Platform};
 use reelm_core::{UserId, VideoId};
 use reelm_store::{Keyset, VideoRow};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// At most this many followed accounts are read per page; the rest would not fit one query.
@@ -29,24 +29,36 @@ pub async fn following(
         }
         None => Keyset::START,
     };
-    let mut followees = viewer.home.store.followees(viewer.user).await?;
-    followees.truncate(MAX_FOLLOWEES);
-    let pages = p.cells().iter().map(|cell| {
-        let followees = &followees;
-        async move {
-            (
-                cell.clone(),
-                cell.store
-                    .videos_by_creators(followees, after, limit + 1)
-                    .await,
-            )
-        }
-    });
+    let followees = viewer.home.followees(viewer.user).await?;
+    let followees = &followees[..followees.len().min(MAX_FOLLOWEES)];
+    let before = |v: &VideoRow| (v.created_at, v.id.0) < (after.at, after.id);
+    // Serve from each cell's in-memory lists of creators' newest videos. A list that is full
+    // may have older videos beyond it: remember the oldest position it vouches for.
     let mut merged: Vec<(Arc<Cell>, VideoRow)> = Vec::new();
-    for (cell, rows) in futures::future::join_all(pages).await {
-        merged.extend(rows?.into_iter().map(|v| (cell.clone(), v)));
+    let mut exact_down_to = (i64::MIN, i64::MIN);
+    for cell in p.cells() {
+        for creator in followees {
+            let videos = cell.creator_videos(*creator).await?;
+            if videos.len() >= crate::cache::CREATOR_VIDEOS_CAP
+                && let Some(oldest) = videos.last()
+            {
+                exact_down_to = exact_down_to.max((oldest.created_at, oldest.id.0));
+            }
+            merged.extend(videos.iter().filter(|v| before(v)).map(|v| (cell.clone(), v.clone())));
+        }
     }
     merged.sort_by_key(|(_, v)| std::cmp::Reverse((v.created_at, v.id.0)));
+    let page_end = merged.get(limit as usize).map(|(_, v)| (v.created_at, v.id.0));
+    let cache_may_miss = exact_down_to > (i64::MIN, i64::MIN);
+    if cache_may_miss && page_end.is_none_or(|end| end < exact_down_to) {
+        // The page reaches past what memory holds for a prolific creator: ask the stores.
+        merged.clear();
+        for cell in p.cells() {
+            let rows = cell.store.videos_by_creators(followees, after, limit + 1).await?;
+            merged.extend(rows.into_iter().map(|v| (cell.clone(), v)));
+        }
+        merged.sort_by_key(|(_, v)| std::cmp::Reverse((v.created_at, v.id.0)));
+    }
     let more = merged.len() as i64 > limit;
     merged.truncate(limit as usize);
     let next_cursor = if more {
@@ -72,9 +84,6 @@ pub async fn following(
         .collect();
     Ok(Page { items, next_cursor })
 }
-
-/// How many of the newest and of the most liked videos each cell contributes as candidates.
-const CANDIDATES_PER_CELL: i64 = 300;
 
 #[derive(Serialize, Deserialize)]
 struct ForYouCursor {
@@ -104,27 +113,18 @@ pub async fn for_you(
     let now = pos.as_ref().map(|c| c.t).unwrap_or_else(reelm_core::now_ms);
     let (hidden_videos, hidden_creators): (HashSet<VideoId>, HashSet<UserId>) = match viewer {
         Some(v) => {
-            let (vids, creators) = v.home.store.not_interested(v.user).await?;
+            let hidden = v.home.not_interested(v.user).await?;
+            let (vids, creators) = (hidden.0.iter().copied(), hidden.1.iter().copied());
             (vids.into_iter().collect(), creators.into_iter().collect())
         }
         None => Default::default(),
     };
-    let fetches = p.cells().iter().map(|cell| async move {
-        let recent = cell.store.recent_videos(CANDIDATES_PER_CELL).await;
-        let top = cell.store.top_videos(CANDIDATES_PER_CELL).await;
-        (cell.clone(), recent, top)
-    });
-    let mut candidates: HashMap<VideoId, (Arc<Cell>, VideoRow, f64)> = HashMap::new();
-    for (cell, recent, top) in futures::future::join_all(fetches).await {
-        for v in recent?.into_iter().chain(top?) {
-            if hidden_videos.contains(&v.id) || hidden_creators.contains(&v.creator_id) {
-                continue;
-            }
-            let s = score(&v, now);
-            candidates.insert(v.id, (cell.clone(), v, s));
-        }
-    }
-    let mut ranked: Vec<(Arc<Cell>, VideoRow, f64)> = candidates.into_values().collect();
+    let pool = p.candidates().await?;
+    let mut ranked: Vec<(Arc<Cell>, VideoRow, f64)> = pool
+        .iter()
+        .filter(|(_, v)| !hidden_videos.contains(&v.id) && !hidden_creators.contains(&v.creator_id))
+        .map(|(cell, v)| (cell.clone(), v.clone(), score(v, now)))
+        .collect();
     ranked.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.1.id.0.cmp(&a.1.id.0)));
     if let Some(c) = &pos {
         let last = f64::from_bits(c.s);

@@ -103,6 +103,7 @@ pub async fn set_follow(
     } else {
         viewer.home.store.unfollow(viewer.user, target).await?
     };
+    viewer.home.cache.followees.invalidate(&viewer.user);
     if changed {
         let d = if follow { 1 } else { -1 };
         viewer

@@ -22,7 +22,7 @@ pub struct Upload {
 }
 
 /// Validates and stores an upload in the creator's home cell, and publishes it.
-pub async fn upload(creator: UserId, home: &Cell, up: Upload) -> Result<VideoRow, AppError> {
+pub async fn upload(p: &Platform, creator: UserId, home: &Cell, up: Upload) -> Result<VideoRow, AppError> {
     let caption = validate::caption(&up.caption).map_err(AppError::from_validation)?;
     let hashtags = validate::hashtags(&up.hashtags).map_err(AppError::from_validation)?;
     let language = validate::language(&up.language).map_err(AppError::from_validation)?;
@@ -76,6 +76,9 @@ pub async fn upload(creator: UserId, home: &Cell, up: Upload) -> Result<VideoRow
         view_count: 0,
     };
     home.store.insert_video(&row, &objects).await?;
+    home.cache.creator_videos.invalidate(&creator);
+    home.cache.people.invalidate(&creator);
+    p.refresh_candidates();
     Ok(row)
 }
 
@@ -103,28 +106,13 @@ pub async fn hydrate(
     for (cell, mut ids) in by_cell.into_values() {
         ids.sort();
         ids.dedup();
-        for p in cell.store.profiles(&ids).await? {
-            people.insert(
-                p.user_id,
-                PersonRef {
-                    id: p.user_id,
-                    handle: p.handle,
-                    display_name: p.display_name,
-                },
-            );
+        for p in cell.people(&ids).await? {
+            people.insert(p.id, p);
         }
     }
-    let liked: HashSet<VideoId> = match viewer {
-        Some(v) => {
-            let ids: Vec<VideoId> = rows.iter().map(|(_, r)| r.id).collect();
-            v.home
-                .store
-                .liked_among(v.user, &ids)
-                .await?
-                .into_iter()
-                .collect()
-        }
-        None => HashSet::new(),
+    let liked: Arc<HashSet<VideoId>> = match viewer {
+        Some(v) => v.home.likes(v.user).await?,
+        None => Arc::new(HashSet::new()),
     };
     Ok(rows
         .into_iter()
@@ -185,6 +173,7 @@ pub async fn set_like(
     } else {
         viewer.home.store.unlike(viewer.user, id).await?
     };
+    viewer.home.cache.likes.invalidate(&viewer.user);
     let mut count = video.like_count;
     if changed {
         let d = if like { 1 } else { -1 };
@@ -362,5 +351,6 @@ pub async fn not_interested(p: &Platform, viewer: &Viewer, id: VideoId) -> Resul
         .store
         .mark_not_interested(viewer.user, id, video.creator_id, reelm_core::now_ms())
         .await?;
+    viewer.home.cache.not_interested.invalidate(&viewer.user);
     Ok(())
 }
