@@ -369,6 +369,14 @@ for (const size of ['phone', 'desktop']) {
       await page.getByRole('button', { name: 'Account menu', exact: true }).click();
       await page.getByRole('menuitem', { name: 'Log in' }).click();
       await page.getByLabel('Username', { exact: true }).fill(handle);
+      await page.getByLabel('Password', { exact: true }).fill('not-the-password');
+      const refused = page.waitForResponse((r) => r.url().endsWith('/api/auth/login'));
+      await page.getByRole('button', { name: 'Log in' }).click();
+      const answer = await refused;
+      assert.equal(answer.status(), 401);
+      await page.getByRole('alert').filter({ hasText: (await answer.json()).error.message }).waitFor();
+      await t.shot('login-refused');
+      expectHttpError(401);
       await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
       await t.shot('login');
       await page.getByRole('button', { name: 'Log in' }).click();

@@ -17,7 +17,7 @@ export function signupView(root) {
   const email = h('input', { id: 'su-email', name: 'email', type: 'email', required: true, autocomplete: 'email' });
   const password = h('input', { id: 'su-password', name: 'password', type: 'password', required: true, minlength: 8, autocomplete: 'new-password', 'aria-describedby': 'su-password-help' });
   const today = new Date().toISOString().slice(0, 10);
-  const birth = h('input', { id: 'su-birth', name: 'birth_date', type: 'date', required: true, max: today, min: '1900-01-01' });
+  const birth = h('input', { id: 'su-birth', name: 'birth_date', type: 'date', required: true, max: today, min: '1900-01-01', 'aria-describedby': 'su-birth-help' });
   const country = h('select', { id: 'su-country', name: 'country', required: true, 'aria-describedby': 'su-placement' },
     h('option', { value: '' }, 'Choose your country…'),
     countries().map((c) => h('option', { value: c.code }, c.name)));
@@ -43,6 +43,8 @@ export function signupView(root) {
       placement.replaceChildren(icon('shield', 'icon icon-sm'),
         ` Your account and personal data will be stored in the ${regionLabel(p.region)} region (${p.data_center}).`);
       placement.dataset.region = p.region;
+      // On a phone the note appears below the fold: bring it into view, it matters.
+      placement.scrollIntoView({ block: 'nearest' });
     } catch (err) {
       if (seq !== placementSeq) return;
       placement.replaceChildren(`We couldn't tell where your data would be stored: ${err.message}`);
@@ -54,7 +56,7 @@ export function signupView(root) {
     field('su-name', 'Display name (optional)', displayName),
     field('su-email', 'Email', email),
     field('su-password', 'Password', password, 'At least 8 characters.'),
-    field('su-birth', 'Birth date', birth),
+    field('su-birth', 'Birth date', birth, 'You need to be 13 or older to have an account.'),
     field('su-country', 'Country', country),
     placement, error, submit,
     h('p', { class: 'muted center' }, 'Already have an account? ', h('a', { href: `/login${location.search}` }, 'Log in')));
