@@ -20,8 +20,24 @@ const SOUND_KEY = 'reelm.sound';
 
 // Sound preference, remembered across visits. The browser may still refuse sound before the
 // first interaction; `soundBlocked` tracks that without forgetting the preference.
-let soundOn = localStorage.getItem(SOUND_KEY) === 'on';
+let soundOn = readPref(SOUND_KEY) === 'on';
 let soundBlocked = false;
+
+// Storage can be disabled (private modes, strict settings): the feed must work without it.
+function readPref(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+function writePref(key, value) {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // Not remembered this time; the choice still applies to this page.
+  }
+}
 
 // Follow state per creator handle, shared by every feed on the page (the Video object does
 // not say whether I follow its creator, so it is learned from profiles and my own actions).
@@ -143,7 +159,7 @@ export function createFeed({ load, initial = [], empty = 'No videos yet.', label
   function setSound(on) {
     soundOn = on;
     soundBlocked = false; // this call comes from a click, so the browser allows sound now
-    localStorage.setItem(SOUND_KEY, on ? 'on' : 'off');
+    writePref(SOUND_KEY, on ? 'on' : 'off');
     for (const s of slides) s.videoEl.muted = !on;
     syncMuteButtons();
   }
@@ -152,7 +168,7 @@ export function createFeed({ load, initial = [], empty = 'No videos yet.', label
     const muted = !soundOn || soundBlocked;
     for (const s of slides) {
       // Until the visitor has chosen once, spell out that a tap brings the sound.
-      const hint = muted && localStorage.getItem(SOUND_KEY) === null;
+      const hint = muted && readPref(SOUND_KEY) === null;
       s.muteBtn.replaceChildren(icon(muted ? 'mutedOn' : 'mutedOff'));
       if (hint) s.muteBtn.append(h('span', { class: 'mute-hint' }, 'Tap to unmute'));
       s.muteBtn.setAttribute('aria-label', muted ? 'Unmute' : 'Mute');

@@ -3,6 +3,8 @@
 // Views build their DOM with `h()` rather than innerHTML so that user-provided text
 // (captions, comments, handles) can never be interpreted as markup.
 
+import { setMe } from './session.js';
+
 /**
  * Creates an element. `attrs` keys: `class`, `style` (string), `dataset` (object),
  * `on<Event>` (listener), boolean `true` for boolean attributes, anything else as attribute.
@@ -109,8 +111,16 @@ export function toast(message, { kind = 'info', ms } = {}) {
   }, ms ?? (kind === 'error' ? 4500 : 2500));
 }
 
-/** Shows an error object (ApiError or other) as a toast. */
+/**
+ * Shows an error object (ApiError or other) as a toast. A 401 means the session ended
+ * (expired or logged out elsewhere): then the visitor is asked to sign in again instead.
+ */
 export function toastError(err) {
+  if (err && err.status === 401) {
+    setMe(null);
+    promptSignIn('again: your session has ended');
+    return;
+  }
   toast((err && err.message) || 'Something went wrong.', { kind: 'error' });
 }
 
