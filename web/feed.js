@@ -240,6 +240,7 @@ export function createFeed({ load, initial = [], empty = 'No videos yet.', label
     const mine = me() && me().id === c.id;
     const on = following.get(c.handle) === true;
     s.followBtn.hidden = !!mine;
+    s.niBtn.hidden = !!mine; // "not interested" in one's own clip makes no sense
     s.followBtn.classList.toggle('is-on', on);
     s.followBtn.setAttribute('aria-label', `${on ? 'Unfollow' : 'Follow'} @${c.handle}`);
     s.followBtn.setAttribute('aria-pressed', String(on));

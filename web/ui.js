@@ -111,6 +111,14 @@ export function toast(message, { kind = 'info', ms } = {}) {
   }, ms ?? (kind === 'error' ? 4500 : 2500));
 }
 
+/** Server messages are short phrases ("wrong handle or password"): show them as sentences. */
+export function sentence(text) {
+  const t = String(text || '').trim();
+  if (!t) return t;
+  const first = t.charAt(0).toUpperCase() + t.slice(1);
+  return /[.!?…)]$/.test(first) ? first : first + '.';
+}
+
 /**
  * Shows an error object (ApiError or other) as a toast. A 401 means the session ended
  * (expired or logged out elsewhere): then the visitor is asked to sign in again instead.
@@ -121,7 +129,7 @@ export function toastError(err) {
     promptSignIn('again: your session has ended');
     return;
   }
-  toast((err && err.message) || 'Something went wrong.', { kind: 'error' });
+  toast(sentence((err && err.message) || 'Something went wrong'), { kind: 'error' });
 }
 
 /** A modal dialog built on <dialog>; resolves when closed. */

@@ -3,7 +3,7 @@
 import { api } from '../api.js';
 import { setMe } from '../session.js';
 import { navigate, nextParam } from '../router.js';
-import { h, toast } from '../ui.js';
+import { h, toast, sentence } from '../ui.js';
 
 export function loginView(root) {
   document.title = 'Log in · reelm';
@@ -29,7 +29,7 @@ export function loginView(root) {
       toast(`Welcome back, @${user.handle}!`);
       navigate(nextParam('/'), { replace: true });
     } catch (err) {
-      error.textContent = err.message;
+      error.textContent = sentence(err.message);
       error.hidden = false;
       password.select();
     } finally {

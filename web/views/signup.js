@@ -5,7 +5,7 @@ import { api } from '../api.js';
 import { setMe } from '../session.js';
 import { navigate, nextParam } from '../router.js';
 import { countries, regionLabel } from '../countries.js';
-import { h, icon, toast } from '../ui.js';
+import { h, icon, toast, sentence } from '../ui.js';
 
 export function signupView(root) {
   document.title = 'Sign up · reelm';
@@ -82,7 +82,7 @@ export function signupView(root) {
       toast(`Welcome to reelm, @${user.handle}!`);
       navigate(nextParam('/'), { replace: true });
     } catch (err) {
-      error.textContent = err.message;
+      error.textContent = sentence(err.message);
       error.hidden = false;
     } finally {
       submit.disabled = false;

@@ -5,7 +5,7 @@
 import { uploadVideo } from '../api.js';
 import { me } from '../session.js';
 import { navigate } from '../router.js';
-import { h, toast } from '../ui.js';
+import { h, toast, sentence } from '../ui.js';
 
 const MAX_BYTES = 50 * 1024 * 1024;
 const LANGUAGES = [
@@ -117,7 +117,7 @@ export function uploadView(root) {
       toast('Your video is live!');
       navigate(`/v/${encodeURIComponent(video.id)}`);
     } catch (err) {
-      showError(err.status >= 400 && err.status < 500 ? `Couldn't upload this video: ${err.message}` : err.message);
+      showError(err.status >= 400 && err.status < 500 ? `Couldn't upload this video: ${sentence(err.message)}` : sentence(err.message));
       progress.hidden = true;
       bar.value = 0;
       pct.textContent = '0 %';
