@@ -76,6 +76,8 @@ for (const size of ['phone', 'desktop']) {
         }
         await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
         await cdp.detach();
+      } else if (how === 'button') {
+        await page.getByRole('button', { name: 'Next video' }).click();
       } else if (how === 'wheel') {
         await page.mouse.move(720, 450);
         await page.mouse.wheel(0, 120);
@@ -137,7 +139,7 @@ for (const size of ['phone', 'desktop']) {
       if (!page.url().endsWith('/')) await page.goto('/');
       viewEvents.length = 0;
       const before = {};
-      const moves = size === 'phone' ? ['swipe', 'swipe', 'key'] : ['wheel', 'key', 'key'];
+      const moves = size === 'phone' ? ['swipe', 'swipe', 'key'] : ['wheel', 'button', 'key'];
       for (let i = 0; i < 3; i += 1) {
         await activeSlide().waitFor();
         const id = await activeId();
