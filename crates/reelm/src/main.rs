@@ -81,30 +81,38 @@ enum ResidencyCommand {
 enum BenchCommand {
     /// Load a synthetic community, then drive the HTTP API on loopback with concurrent clients
     /// and report p50/p99 latency and throughput per scenario.
-    Api {
-        /// People in the synthetic community.
-        #[arg(long, default_value_t = 100_000)]
-        people: usize,
-        /// Follows, views and likes in the synthetic community.
-        #[arg(long, default_value_t = 1_000_000)]
-        interactions: usize,
-        /// Concurrent clients.
-        #[arg(long, default_value_t = 64)]
-        clients: usize,
-        /// Seconds per scenario.
-        #[arg(long, default_value_t = 10)]
-        seconds: u64,
-        /// Base URL of a PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/postgres):
-        /// fresh databases are created there for the directory and each region. SQLite otherwise.
-        #[arg(long)]
-        postgres: Option<String>,
-        /// Only these scenarios (following-feed, for-you-feed, me, like, view, follow, sign-up).
-        #[arg(long, value_delimiter = ',')]
-        only: Vec<String>,
-        /// Print results as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Api(BenchApiArgs),
+}
+
+#[derive(Args)]
+struct BenchApiArgs {
+    /// People in the synthetic community.
+    #[arg(long, default_value_t = 100_000)]
+    people: usize,
+    /// Follows, views and likes in the synthetic community.
+    #[arg(long, default_value_t = 1_000_000)]
+    interactions: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Also run each read scenario open-loop at this many requests per second (latency at a
+    /// fixed load, measured from the scheduled send time). 0 turns it off.
+    #[arg(long, default_value_t = 2000.0)]
+    rate: f64,
+    /// Base URL of a PostgreSQL server (e.g. postgres://postgres@127.0.0.1:5432/postgres):
+    /// fresh databases are created there for the directory and each region. SQLite otherwise.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Only these scenarios (following-feed, for-you-feed, profile-read, like, view, follow,
+    /// sign-up; a prefix is enough).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Print results as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -244,17 +252,8 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench {
-            command:
-                BenchCommand::Api {
-                    people,
-                    interactions,
-                    clients,
-                    seconds,
-                    postgres,
-                    only,
-                    json,
-                },
-        } => bench_api(people, interactions, clients, seconds, postgres, only, json).await,
+            command: BenchCommand::Api(args),
+        } => bench_api(args).await,
         Command::Config {
             command: ConfigCommand::Show { cfg },
         } => {
@@ -264,15 +263,17 @@ async fn main() -> Result<()> {
     }
 }
 
-async fn bench_api(
-    people: usize,
-    interactions: usize,
-    clients: usize,
-    seconds: u64,
-    postgres: Option<String>,
-    only: Vec<String>,
-    json: bool,
-) -> Result<()> {
+async fn bench_api(args: BenchApiArgs) -> Result<()> {
+    let BenchApiArgs {
+        people,
+        interactions,
+        clients,
+        seconds,
+        rate,
+        postgres,
+        only,
+        json,
+    } = args;
     use reelm_server::bench::{self, DatasetSpec, Scenario};
     let scenarios: Vec<Scenario> = if only.is_empty() {
         Scenario::ALL.to_vec()
@@ -319,17 +320,35 @@ async fn bench_api(
     }));
     let mut results = Vec::new();
     for s in scenarios {
+        let duration = std::time::Duration::from_secs(seconds);
         eprintln!("running {} for {seconds}s with {clients} clients", s.name());
-        let r = bench::run_scenario(
-            &base,
-            s,
-            clients,
-            std::time::Duration::from_secs(seconds),
-            data.clone(),
-            sessions.clone(),
-        )
-        .await;
-        results.push(r);
+        results.push(
+            bench::run_scenario(
+                &base,
+                s,
+                clients,
+                None,
+                duration,
+                data.clone(),
+                sessions.clone(),
+            )
+            .await,
+        );
+        if rate > 0.0 && s.is_read() {
+            eprintln!("running {} at {rate} requests/s", s.name());
+            results.push(
+                bench::run_scenario(
+                    &base,
+                    s,
+                    clients,
+                    Some(rate),
+                    duration,
+                    data.clone(),
+                    sessions.clone(),
+                )
+                .await,
+            );
+        }
     }
     let _ = stop_tx.send(());
     let _ = server.await;

@@ -344,6 +344,8 @@ pub async fn load(
 #[derive(Debug, Serialize)]
 pub struct ScenarioResult {
     pub scenario: String,
+    /// Target requests per second (open loop), or `None` for closed loop.
+    pub target_rate: Option<f64>,
     pub requests: usize,
     pub errors: usize,
     pub seconds: f64,
@@ -374,6 +376,14 @@ impl Scenario {
         Scenario::Follow,
         Scenario::SignUp,
     ];
+    /// Feed and profile reads, which get an open-loop run at a fixed rate too.
+    pub fn is_read(self) -> bool {
+        matches!(
+            self,
+            Scenario::FollowingFeed | Scenario::ForYouFeed | Scenario::Me
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Scenario::SignUp => "sign-up",
@@ -409,10 +419,17 @@ pub async fn sessions(
 }
 
 /// Runs `clients` concurrent clients doing `scenario` against `base` for `duration`.
+///
+/// With `rate: None` each client sends its next request as soon as the last one answered
+/// (closed loop: the highest throughput the platform sustains). With `rate: Some(r)` the
+/// clients together send `r` requests per second on a fixed schedule (open loop), and latency
+/// counts from the *scheduled* send time, so a stalled server is not hidden by clients that
+/// politely waited (no coordinated omission).
 pub async fn run_scenario(
     base: &str,
     scenario: Scenario,
     clients: usize,
+    rate: Option<f64>,
     duration: Duration,
     data: Arc<Dataset>,
     sessions: Arc<Vec<(UserId, String)>>,
@@ -433,8 +450,17 @@ pub async fn run_scenario(
             let mut lat = Vec::new();
             let mut errors = 0;
             let mut n = 0u64;
+            // Open loop: client c sends at start + (c + k·clients) / rate.
+            let interval = rate.map(|r| Duration::from_secs_f64(clients as f64 / r));
+            let mut next_at = started + interval.map(|i| i.mul_f64(c as f64 / clients as f64)).unwrap_or_default();
             while Instant::now() < deadline {
                 n += 1;
+                if interval.is_some() {
+                    tokio::time::sleep_until(next_at.into()).await;
+                    if next_at >= deadline {
+                        break;
+                    }
+                }
                 let (_, cookie) = &sessions[rng.random_range(0..sessions.len())];
                 let video = data.videos[rng.random_range(0..data.videos.len())];
                 let (method, path, body): (&str, String, Option<String>) = match scenario {
@@ -469,7 +495,10 @@ pub async fn run_scenario(
                     errors += 1;
                     continue;
                 };
-                let t = Instant::now();
+                let t = if interval.is_some() { next_at } else { Instant::now() };
+                if let Some(i) = interval {
+                    next_at += i;
+                }
                 match client.request(req).await {
                     Ok(resp) => {
                         let ok = resp.status().is_success();
@@ -504,6 +533,7 @@ pub async fn run_scenario(
     };
     ScenarioResult {
         scenario: scenario.name().into(),
+        target_rate: rate,
         requests: all.len(),
         errors,
         seconds,
@@ -516,13 +546,24 @@ pub async fn run_scenario(
 
 pub fn render(results: &[ScenarioResult]) -> String {
     let mut out = format!(
-        "{:<24}{:>10}{:>8}{:>12}{:>10}{:>10}{:>10}\n",
-        "scenario", "requests", "errors", "req/s", "p50 ms", "p99 ms", "max ms"
+        "{:<24}{:>12}{:>10}{:>8}{:>12}{:>10}{:>10}{:>10}\n",
+        "scenario", "load", "requests", "errors", "req/s", "p50 ms", "p99 ms", "max ms"
     );
     for r in results {
+        let load = r
+            .target_rate
+            .map(|t| format!("{t:.0}/s"))
+            .unwrap_or_else(|| "closed".into());
         out.push_str(&format!(
-            "{:<24}{:>10}{:>8}{:>12.0}{:>10.2}{:>10.2}{:>10.1}\n",
-            r.scenario, r.requests, r.errors, r.throughput_per_s, r.p50_ms, r.p99_ms, r.max_ms
+            "{:<24}{:>12}{:>10}{:>8}{:>12.0}{:>10.2}{:>10.2}{:>10.1}\n",
+            r.scenario,
+            load,
+            r.requests,
+            r.errors,
+            r.throughput_per_s,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms
         ));
     }
     out

@@ -46,7 +46,10 @@ impl CellCache {
             Cache::builder().max_capacity(n).time_to_live(TTL).build()
         }
         CellCache {
-            sessions: Cache::builder().max_capacity(200_000).time_to_live(SESSION_TTL).build(),
+            sessions: Cache::builder()
+                .max_capacity(200_000)
+                .time_to_live(SESSION_TTL)
+                .build(),
             followees: cache(200_000),
             creator_videos: cache(100_000),
             people: cache(200_000),

@@ -12,8 +12,8 @@
 pub mod api;
 pub mod audit;
 mod auth;
-pub mod cache;
 pub mod bench;
+pub mod cache;
 mod cursor;
 pub mod error;
 pub mod gateway;

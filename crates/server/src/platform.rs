@@ -4,13 +4,13 @@
 
 use crate::api::model::PersonRef;
 use crate::error::AppError;
-use std::collections::HashSet;
 use hmac::{Hmac, Mac};
 use reelm_core::{Config, RegionConfig, RegionId, UserId, VideoId};
 use reelm_media::MediaStore;
 use reelm_store::{AccountRow, CellStore, DirectoryStore, VideoRow};
 use reelm_vault::{DataKey, FieldContext, Kms, LocalKms, WrappedKey};
 use sha2::Sha256;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -139,7 +139,11 @@ impl Cell {
             return Ok(v);
         }
         let cap = crate::cache::CREATOR_VIDEOS_CAP as i64;
-        let v = Arc::new(self.store.videos_by_creators(&[creator], reelm_store::Keyset::START, cap).await?);
+        let v = Arc::new(
+            self.store
+                .videos_by_creators(&[creator], reelm_store::Keyset::START, cap)
+                .await?,
+        );
         self.cache.creator_videos.insert(creator, v.clone());
         Ok(v)
     }
@@ -149,13 +153,17 @@ impl Cell {
         if let Some(l) = self.cache.likes.get(&user) {
             return Ok(l);
         }
-        let l: Arc<HashSet<VideoId>> = Arc::new(self.store.liked_videos(user).await?.into_iter().collect());
+        let l: Arc<HashSet<VideoId>> =
+            Arc::new(self.store.liked_videos(user).await?.into_iter().collect());
         self.cache.likes.insert(user, l.clone());
         Ok(l)
     }
 
     /// The videos and creators the person marked "not interested".
-    pub async fn not_interested(&self, user: UserId) -> Result<Arc<(HashSet<VideoId>, HashSet<UserId>)>, AppError> {
+    pub async fn not_interested(
+        &self,
+        user: UserId,
+    ) -> Result<Arc<(HashSet<VideoId>, HashSet<UserId>)>, AppError> {
         if let Some(n) = self.cache.not_interested.get(&user) {
             return Ok(n);
         }
@@ -178,7 +186,11 @@ impl Cell {
         missing.sort();
         missing.dedup();
         for p in self.store.profiles(&missing).await? {
-            let r = PersonRef { id: p.user_id, handle: p.handle, display_name: p.display_name };
+            let r = PersonRef {
+                id: p.user_id,
+                handle: p.handle,
+                display_name: p.display_name,
+            };
             self.cache.people.insert(p.user_id, r.clone());
             out.push(r);
         }
@@ -253,8 +265,15 @@ pub struct Platform {
     cells: Vec<Arc<Cell>>,
     /// The For You candidate pool (newest and most liked videos of every cell), shared by all
     /// viewers and refreshed every few seconds instead of on every request.
-    candidates: moka::sync::Cache<(), Arc<Vec<(Arc<Cell>, VideoRow)>>>,
+    candidates: std::sync::RwLock<Option<(std::time::Instant, CandidatePool)>>,
+    /// Held by the one request that rebuilds a stale pool; the others keep serving the stale one.
+    refreshing: tokio::sync::Mutex<()>,
 }
+
+pub type CandidatePool = Arc<Vec<(Arc<Cell>, VideoRow)>>;
+
+/// How long a candidate pool is served before it is rebuilt.
+const CANDIDATES_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How many of the newest and of the most liked videos each cell contributes as For You
 /// candidates.
@@ -279,10 +298,8 @@ impl Platform {
             config,
             directory,
             cells,
-            candidates: moka::sync::Cache::builder()
-                .max_capacity(1)
-                .time_to_live(std::time::Duration::from_secs(2))
-                .build(),
+            candidates: std::sync::RwLock::new(None),
+            refreshing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -325,9 +342,28 @@ impl Platform {
     }
 
     /// The For You candidate pool: each cell's newest and most liked published videos.
-    pub async fn candidates(&self) -> Result<Arc<Vec<(Arc<Cell>, VideoRow)>>, AppError> {
-        if let Some(c) = self.candidates.get(&()) {
-            return Ok(c);
+    /// Stale-while-revalidate: when the pool is older than its time-to-live one request rebuilds
+    /// it while concurrent requests keep using the previous pool, so a refresh never stalls
+    /// the feed.
+    pub async fn candidates(&self) -> Result<CandidatePool, AppError> {
+        let current = self.current_candidates();
+        if let Some((built, pool)) = &current
+            && built.elapsed() < CANDIDATES_TTL
+        {
+            return Ok(pool.clone());
+        }
+        let guard = match &current {
+            Some((_, pool)) => match self.refreshing.try_lock() {
+                Ok(guard) => guard,
+                Err(_) => return Ok(pool.clone()),
+            },
+            None => self.refreshing.lock().await,
+        };
+        // Someone may have rebuilt it while this request waited for the lock.
+        if let Some((built, pool)) = self.current_candidates()
+            && built.elapsed() < CANDIDATES_TTL
+        {
+            return Ok(pool);
         }
         let mut pool: Vec<(Arc<Cell>, VideoRow)> = Vec::new();
         let mut seen = HashSet::new();
@@ -341,13 +377,22 @@ impl Platform {
             }
         }
         let pool = Arc::new(pool);
-        self.candidates.insert((), pool.clone());
+        if let Ok(mut slot) = self.candidates.write() {
+            *slot = Some((std::time::Instant::now(), pool.clone()));
+        }
+        drop(guard);
         Ok(pool)
+    }
+
+    fn current_candidates(&self) -> Option<(std::time::Instant, CandidatePool)> {
+        self.candidates.read().ok().and_then(|slot| slot.clone())
     }
 
     /// Forgets the candidate pool so a new upload is a candidate at once.
     pub fn refresh_candidates(&self) {
-        self.candidates.invalidate(&());
+        if let Ok(mut slot) = self.candidates.write() {
+            *slot = None;
+        }
     }
 
     pub async fn close(&self) {

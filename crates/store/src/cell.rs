@@ -352,12 +352,18 @@ impl CellStore {
     }
 
     /// The user and expiry (epoch ms) of a live session.
-    pub async fn session(&self, token_hash: &str, now: i64) -> Result<Option<(UserId, i64)>, StoreError> {
-        let row = sqlx::query("SELECT user_id, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2")
-            .bind(token_hash)
-            .bind(now)
-            .fetch_optional(self.pool())
-            .await?;
+    pub async fn session(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<(UserId, i64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT user_id, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
         Ok(row.map(|r| (UserId(r.get(0)), r.get(1))))
     }
 

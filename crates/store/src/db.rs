@@ -221,8 +221,9 @@ impl Db {
         if !unknown.is_empty() {
             return Err(StoreError::Unclassified(unknown));
         }
-        // Stay under SQLite's 32766 bound parameters per statement.
-        let per_statement = (30_000 / columns.len().max(1)).clamp(1, 1000);
+        // Keep parameter numbers below five digits: beyond $9999 sqlx's SQLite driver was seen
+        // binding values to the wrong placeholders (duplicate keys in the bench load).
+        let per_statement = (9_000 / columns.len().max(1)).clamp(1, 1000);
         for chunk in rows.chunks(20_000) {
             let mut tx = self.pool.begin().await?;
             for batch in chunk.chunks(per_statement) {

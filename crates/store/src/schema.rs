@@ -11,11 +11,12 @@ pub struct Migration {
     pub statements: &'static [&'static str],
 }
 
-pub static CELL_MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "cell foundation",
-    statements: &[
-        "CREATE TABLE profiles (
+pub static CELL_MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "cell foundation",
+        statements: &[
+            "CREATE TABLE profiles (
             user_id BIGINT PRIMARY KEY,
             handle TEXT NOT NULL UNIQUE,
             display_name TEXT NOT NULL,
@@ -25,7 +26,7 @@ pub static CELL_MIGRATIONS: &[Migration] = &[Migration {
             video_count BIGINT NOT NULL DEFAULT 0,
             like_count BIGINT NOT NULL DEFAULT 0,
             created_at BIGINT NOT NULL)",
-        "CREATE TABLE accounts (
+            "CREATE TABLE accounts (
             user_id BIGINT PRIMARY KEY,
             email_index TEXT NOT NULL UNIQUE,
             email_enc {blob} NOT NULL,
@@ -33,18 +34,18 @@ pub static CELL_MIGRATIONS: &[Migration] = &[Migration {
             birth_date_enc {blob} NOT NULL,
             country_enc {blob} NOT NULL,
             created_at BIGINT NOT NULL)",
-        "CREATE TABLE user_keys (
+            "CREATE TABLE user_keys (
             user_id BIGINT PRIMARY KEY,
             key_id TEXT NOT NULL,
             wrapped_key {blob} NOT NULL,
             created_at BIGINT NOT NULL)",
-        "CREATE TABLE sessions (
+            "CREATE TABLE sessions (
             token_hash TEXT PRIMARY KEY,
             user_id BIGINT NOT NULL,
             created_at BIGINT NOT NULL,
             expires_at BIGINT NOT NULL)",
-        "CREATE INDEX sessions_user ON sessions (user_id)",
-        "CREATE TABLE videos (
+            "CREATE INDEX sessions_user ON sessions (user_id)",
+            "CREATE TABLE videos (
             id BIGINT PRIMARY KEY,
             creator_id BIGINT NOT NULL,
             caption TEXT NOT NULL,
@@ -60,51 +61,61 @@ pub static CELL_MIGRATIONS: &[Migration] = &[Migration {
             like_count BIGINT NOT NULL DEFAULT 0,
             comment_count BIGINT NOT NULL DEFAULT 0,
             view_count BIGINT NOT NULL DEFAULT 0)",
-        "CREATE INDEX videos_creator_time ON videos (creator_id, created_at, id)",
-        "CREATE INDEX videos_time ON videos (created_at, id)",
-        "CREATE INDEX videos_likes ON videos (like_count)",
-        "CREATE TABLE media_objects (
+            "CREATE INDEX videos_creator_time ON videos (creator_id, created_at, id)",
+            "CREATE INDEX videos_time ON videos (created_at, id)",
+            "CREATE INDEX videos_likes ON videos (like_count)",
+            "CREATE TABLE media_objects (
             object_key TEXT PRIMARY KEY,
             video_id BIGINT NOT NULL,
             kind TEXT NOT NULL,
             bytes BIGINT NOT NULL,
             content_type TEXT NOT NULL,
             created_at BIGINT NOT NULL)",
-        "CREATE INDEX media_objects_video ON media_objects (video_id)",
-        "CREATE TABLE follows (
+            "CREATE INDEX media_objects_video ON media_objects (video_id)",
+            "CREATE TABLE follows (
             follower_id BIGINT NOT NULL,
             followee_id BIGINT NOT NULL,
             created_at BIGINT NOT NULL,
             PRIMARY KEY (follower_id, followee_id))",
-        "CREATE TABLE likes (
+            "CREATE TABLE likes (
             user_id BIGINT NOT NULL,
             video_id BIGINT NOT NULL,
             created_at BIGINT NOT NULL,
             PRIMARY KEY (user_id, video_id))",
-        "CREATE TABLE comments (
+            "CREATE TABLE comments (
             id BIGINT PRIMARY KEY,
             video_id BIGINT NOT NULL,
             author_id BIGINT NOT NULL,
             body TEXT NOT NULL,
             created_at BIGINT NOT NULL)",
-        "CREATE INDEX comments_video_time ON comments (video_id, created_at, id)",
-        "CREATE INDEX comments_author ON comments (author_id)",
-        "CREATE TABLE view_events (
+            "CREATE INDEX comments_video_time ON comments (video_id, created_at, id)",
+            "CREATE INDEX comments_author ON comments (author_id)",
+            "CREATE TABLE view_events (
             id BIGINT PRIMARY KEY,
             user_id BIGINT NOT NULL,
             video_id BIGINT NOT NULL,
             watch_ms BIGINT NOT NULL,
             completed BIGINT NOT NULL,
             created_at BIGINT NOT NULL)",
-        "CREATE INDEX view_events_user_time ON view_events (user_id, created_at)",
-        "CREATE TABLE not_interested (
+            "CREATE INDEX view_events_user_time ON view_events (user_id, created_at)",
+            "CREATE TABLE not_interested (
             user_id BIGINT NOT NULL,
             video_id BIGINT NOT NULL,
             creator_id BIGINT NOT NULL,
             created_at BIGINT NOT NULL,
             PRIMARY KEY (user_id, video_id))",
-    ],
-}];
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "most-liked index covers the tie-breaker",
+        statements: &[
+            // `ORDER BY like_count DESC, id DESC` sorted the whole table without `id` in the index.
+            "DROP INDEX videos_likes",
+            "CREATE INDEX videos_likes ON videos (like_count, id)",
+        ],
+    },
+];
 
 pub static DIRECTORY_MIGRATIONS: &[Migration] = &[Migration {
     version: 1,

@@ -283,3 +283,32 @@ async fn directory_maps_handles_and_regions() {
         assert_eq!(d.by_handle("ana").await.unwrap(), None);
     }
 }
+
+#[tokio::test]
+async fn bulk_insert_loads_many_rows_and_refuses_unregistered_columns() {
+    for (name, s, _dir) in cell_stores().await {
+        let rows: Vec<Vec<BulkValue>> = (0..5000)
+            .map(|i| {
+                vec![
+                    BulkValue::Int(VideoId::new().0),
+                    BulkValue::Int(i),
+                    BulkValue::Int(i * 7),
+                ]
+            })
+            .collect();
+        s.db.bulk_insert(
+            registry::Scope::Cell,
+            "likes",
+            &["user_id", "video_id", "created_at"],
+            &rows,
+        )
+        .await
+        .unwrap();
+        assert_eq!(s.db.count_rows("likes").await.unwrap(), 5000, "{name}");
+        let err =
+            s.db.bulk_insert(registry::Scope::Cell, "likes", &["user_id", "phone"], &[])
+                .await
+                .unwrap_err();
+        assert!(matches!(err, StoreError::Unclassified(_)), "{name}");
+    }
+}

@@ -44,17 +44,27 @@ pub async fn following(
             {
                 exact_down_to = exact_down_to.max((oldest.created_at, oldest.id.0));
             }
-            merged.extend(videos.iter().filter(|v| before(v)).map(|v| (cell.clone(), v.clone())));
+            merged.extend(
+                videos
+                    .iter()
+                    .filter(|v| before(v))
+                    .map(|v| (cell.clone(), v.clone())),
+            );
         }
     }
     merged.sort_by_key(|(_, v)| std::cmp::Reverse((v.created_at, v.id.0)));
-    let page_end = merged.get(limit as usize).map(|(_, v)| (v.created_at, v.id.0));
+    let page_end = merged
+        .get(limit as usize)
+        .map(|(_, v)| (v.created_at, v.id.0));
     let cache_may_miss = exact_down_to > (i64::MIN, i64::MIN);
     if cache_may_miss && page_end.is_none_or(|end| end < exact_down_to) {
         // The page reaches past what memory holds for a prolific creator: ask the stores.
         merged.clear();
         for cell in p.cells() {
-            let rows = cell.store.videos_by_creators(followees, after, limit + 1).await?;
+            let rows = cell
+                .store
+                .videos_by_creators(followees, after, limit + 1)
+                .await?;
             merged.extend(rows.into_iter().map(|v| (cell.clone(), v)));
         }
         merged.sort_by_key(|(_, v)| std::cmp::Reverse((v.created_at, v.id.0)));
@@ -120,31 +130,40 @@ pub async fn for_you(
         None => Default::default(),
     };
     let pool = p.candidates().await?;
-    let mut ranked: Vec<(Arc<Cell>, VideoRow, f64)> = pool
+    // Score by index and clone only the page: the pool holds thousands of rows.
+    let last = pos.as_ref().map(|c| (f64::from_bits(c.s), c.i));
+    let mut ranked: Vec<(usize, f64)> = pool
         .iter()
-        .filter(|(_, v)| !hidden_videos.contains(&v.id) && !hidden_creators.contains(&v.creator_id))
-        .map(|(cell, v)| (cell.clone(), v.clone(), score(v, now)))
+        .enumerate()
+        .filter(|(_, (_, v))| {
+            !hidden_videos.contains(&v.id) && !hidden_creators.contains(&v.creator_id)
+        })
+        .map(|(i, (_, v))| (i, score(v, now)))
+        .filter(|(i, s)| match last {
+            Some((ls, li)) => *s < ls || (*s == ls && pool[*i].1.id.0 < li),
+            None => true,
+        })
         .collect();
-    ranked.sort_by(|a, b| b.2.total_cmp(&a.2).then(b.1.id.0.cmp(&a.1.id.0)));
-    if let Some(c) = &pos {
-        let last = f64::from_bits(c.s);
-        ranked.retain(|(_, v, s)| *s < last || (*s == last && v.id.0 < c.i));
-    }
+    ranked.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then(pool[b.0].1.id.0.cmp(&pool[a.0].1.id.0))
+    });
     let more = ranked.len() as i64 > limit;
     ranked.truncate(limit as usize);
     let next_cursor = if more {
-        ranked.last().map(|(_, v, s)| {
+        ranked.last().map(|(i, s)| {
             cursor::encode(&ForYouCursor {
                 t: now,
                 s: s.to_bits(),
-                i: v.id.0,
+                i: pool[*i].1.id.0,
             })
         })
     } else {
         None
     };
-    let reasons: Vec<Reason> = ranked.iter().map(|(_, v, _)| reason(v, now)).collect();
-    let videos = hydrate(viewer, ranked.into_iter().map(|(c, v, _)| (c, v)).collect()).await?;
+    let ranked: Vec<(Arc<Cell>, VideoRow)> = ranked.iter().map(|(i, _)| pool[*i].clone()).collect();
+    let reasons: Vec<Reason> = ranked.iter().map(|(_, v)| reason(v, now)).collect();
+    let videos = hydrate(viewer, ranked).await?;
     let items = videos
         .into_iter()
         .zip(reasons)

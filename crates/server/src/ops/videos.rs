@@ -22,7 +22,12 @@ pub struct Upload {
 }
 
 /// Validates and stores an upload in the creator's home cell, and publishes it.
-pub async fn upload(p: &Platform, creator: UserId, home: &Cell, up: Upload) -> Result<VideoRow, AppError> {
+pub async fn upload(
+    p: &Platform,
+    creator: UserId,
+    home: &Cell,
+    up: Upload,
+) -> Result<VideoRow, AppError> {
     let caption = validate::caption(&up.caption).map_err(AppError::from_validation)?;
     let hashtags = validate::hashtags(&up.hashtags).map_err(AppError::from_validation)?;
     let language = validate::language(&up.language).map_err(AppError::from_validation)?;
