@@ -288,7 +288,7 @@ fn from_env_reads_keys() {
     let k = base64::engine::general_purpose::STANDARD.encode([5u8; 32]);
     // Output is captured so the child's summary does not mix into ours.
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "from_env_child", "--test-threads=1"])
+        .args(["--exact", "kms::from_env_child", "--test-threads=1"])
         .env(ENV_VAR, format!("eu-k1:{k},eu-k4:{k}"))
         .env("REELM_VAULT_TEST_EXPECT", "eu-k4")
         .output()
