@@ -17,6 +17,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What a person said they are not interested in: videos, and creators.
+pub type Hidden = (HashSet<VideoId>, HashSet<UserId>);
+
 /// How many of a creator's newest videos are kept in memory per creator.
 pub const CREATOR_VIDEOS_CAP: usize = 100;
 /// Public counts in cached rows may lag by at most this much.
@@ -33,7 +36,7 @@ pub struct CellCache {
     pub creator_videos: Cache<UserId, Arc<Vec<VideoRow>>>,
     pub people: Cache<UserId, PersonRef>,
     pub likes: Cache<UserId, Arc<HashSet<VideoId>>>,
-    pub not_interested: Cache<UserId, Arc<(HashSet<VideoId>, HashSet<UserId>)>>,
+    pub not_interested: Cache<UserId, Arc<Hidden>>,
 }
 
 impl CellCache {

@@ -163,7 +163,7 @@ impl Cell {
     pub async fn not_interested(
         &self,
         user: UserId,
-    ) -> Result<Arc<(HashSet<VideoId>, HashSet<UserId>)>, AppError> {
+    ) -> Result<Arc<crate::cache::Hidden>, AppError> {
         if let Some(n) = self.cache.not_interested.get(&user) {
             return Ok(n);
         }
