@@ -2,6 +2,7 @@
 //! libraries. `anyhow` lives only here, at the binary's edge.
 
 use anyhow::{Context, Result, bail};
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 use reelm_core::Config;
 use reelm_server::Platform;
@@ -52,6 +53,8 @@ enum Command {
         #[command(subcommand)]
         command: ResidencyCommand,
     },
+    /// Offline evaluation of the recommender against baselines on real interaction data.
+    Eval(EvalArgs),
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -75,6 +78,30 @@ enum ResidencyCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// `movielens:DIR` (e.g. movielens:../shared/datasets/ml-100k) or `csv:FILE` with
+    /// `user,item,timestamp[,weight]` rows.
+    #[arg(long)]
+    dataset: String,
+    /// Seeds of the random 75/25 protocol.
+    #[arg(long, default_value_t = 5)]
+    seeds: u32,
+    /// 1 = one central model; 3 = also the sovereign split (each region trains on its own
+    /// people, importing only k-anonymous aggregates).
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::PossibleValuesParser::new(["1", "3"]).map(|s| s.parse::<u32>().unwrap_or(1)))]
+    regions: u32,
+    /// Only these models (MostPopular, ItemKNN, iALS, EASE, reelm).
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<String>,
+    /// Minimum distinct people behind any aggregate that crosses regions.
+    #[arg(long, default_value_t = 5)]
+    k_anonymity: u32,
+    /// Print `{"<protocol>": {"<model>": {"<metric>": value}}}` instead of tables.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -181,8 +208,26 @@ async fn serve(platform: Arc<Platform>) -> Result<()> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+/// Prints a failure as one readable line (with its causes) and exits non-zero, without the
+/// backtrace `anyhow` would print when `RUST_BACKTRACE` is set.
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("REELM_LOG")
@@ -254,6 +299,7 @@ async fn main() -> Result<()> {
         Command::Bench {
             command: BenchCommand::Api(args),
         } => bench_api(args).await,
+        Command::Eval(args) => eval(args),
         Command::Config {
             command: ConfigCommand::Show { cfg },
         } => {
@@ -367,4 +413,36 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
 
 async fn reelm_store_fresh(base: &str, prefix: &str) -> Result<String> {
     Ok(reelm_store::testing::fresh_postgres_database(base, prefix).await?)
+}
+
+fn eval(args: EvalArgs) -> Result<()> {
+    use reelm_feed::eval::{EvalOptions, Progress, run};
+    let opts = EvalOptions {
+        dataset: args.dataset,
+        seeds: args.seeds,
+        regions: args.regions,
+        models: (!args.models.is_empty()).then_some(args.models),
+        k_anonymity: args.k_anonymity,
+    };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg:40} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = run(&opts, &mut |p| match p {
+        Progress::Stage { name, total } => {
+            bar.set_message(name);
+            bar.set_length(total);
+            bar.set_position(0);
+        }
+        Progress::Advance(n) => bar.inc(n),
+        Progress::Done => bar.finish_and_clear(),
+    })?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.render_table());
+    }
+    Ok(())
 }
