@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: ResidencyCommand,
     },
+    /// Region keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Offline evaluation of the recommender against baselines on real interaction data.
     Eval(EvalArgs),
     /// Benchmarks.
@@ -77,6 +82,23 @@ enum ResidencyCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a new region key current and re-wrap every person's data key of the region under
+    /// it, without re-encrypting any field. Stop the server on this data dir first: a running
+    /// server keeps the old key ring in memory and would not know the new key.
+    Rotate {
+        /// The region whose key to rotate (e.g. eu).
+        #[arg(long)]
+        region: String,
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// After every data key is re-wrapped, retire (forget) the older region keys.
+        #[arg(long)]
+        retire_old: bool,
     },
 }
 
@@ -296,6 +318,14 @@ async fn run() -> Result<()> {
             }
             Ok(())
         }
+        Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    region,
+                    cfg,
+                    retire_old,
+                },
+        } => keys_rotate(&region, &cfg, retire_old).await,
         Command::Bench {
             command: BenchCommand::Api(args),
         } => bench_api(args).await,
@@ -307,6 +337,42 @@ async fn run() -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn keys_rotate(region: &str, cfg: &ConfigArgs, retire_old: bool) -> Result<()> {
+    let config = load_config(cfg, "reelm-data")?;
+    let known: Vec<String> = config.regions.iter().map(|r| r.id.to_string()).collect();
+    let id = reelm_core::RegionId::new(region)
+        .ok()
+        .filter(|id| config.regions.iter().any(|r| &r.id == id))
+        .with_context(|| {
+            format!(
+                "unknown region {region:?}; this configuration has: {}",
+                known.join(", ")
+            )
+        })?;
+    let key_file = reelm_server::Cell::keys_dir(&config.data_dir, &id).join("region-kms.json");
+    if !key_file.exists() {
+        bail!(
+            "region {id} has no key file at {} (has the platform run with this data dir?)",
+            key_file.display()
+        );
+    }
+    let report =
+        reelm_server::ops::keys::rotate_region_key(&config, &id, retire_old, &mut |done, total| {
+            eprintln!("re-wrapped {done}/{total} data keys")
+        })
+        .await?;
+    println!(
+        "region {}: new region key {} (was {}); re-wrapped {} of {} data keys",
+        report.region, report.new_key_id, report.previous_key_id, report.rewrapped, report.total
+    );
+    if report.retired.is_empty() {
+        println!("older region keys are kept for unwrapping; --retire-old forgets them");
+    } else {
+        println!("retired: {}", report.retired.join(", "));
+    }
+    Ok(())
 }
 
 async fn bench_api(args: BenchApiArgs) -> Result<()> {

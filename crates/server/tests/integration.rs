@@ -7,8 +7,12 @@ mod common;
 
 #[path = "integration/accounts.rs"]
 mod accounts;
+#[path = "integration/erasure.rs"]
+mod erasure;
 #[path = "integration/errors.rs"]
 mod errors;
+#[path = "integration/keys.rs"]
+mod keys;
 #[path = "integration/media.rs"]
 mod media;
 #[path = "integration/openapi.rs"]

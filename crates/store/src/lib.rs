@@ -10,12 +10,14 @@
 pub mod cell;
 mod db;
 pub mod directory;
+pub mod erasure;
 pub mod registry;
 mod schema;
 
 pub use cell::*;
 pub use db::{BulkValue, Db, Dialect, StoreError};
 pub use directory::{DirectoryEntry, DirectoryStore};
+pub use erasure::{ErasurePlan, ErasureReceiptRow, UserKeyRow};
 
 #[cfg(test)]
 mod tests;

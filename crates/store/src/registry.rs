@@ -204,6 +204,22 @@ pub static TABLES: &[TableSpec] = &[
         ],
     },
     TableSpec {
+        name: "erasure_receipts",
+        scope: Scope::Cell,
+        // The proof that a person was erased: which rows went, per table, and a digest. The
+        // person no longer exists, so there is no owner (and nothing personal: an id that now
+        // names no one, and counts).
+        owner_column: None,
+        columns: &[
+            ("receipt_id", Operational),
+            ("user_id", Operational),
+            ("region", Operational),
+            ("erased_at", Operational),
+            ("counts", Operational),
+            ("counts_sha256", Operational),
+        ],
+    },
+    TableSpec {
         name: "schema_migrations",
         scope: Scope::Directory,
         owner_column: None,

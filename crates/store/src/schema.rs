@@ -115,6 +115,17 @@ pub static CELL_MIGRATIONS: &[Migration] = &[
             "CREATE INDEX videos_likes ON videos (like_count, id)",
         ],
     },
+    Migration {
+        version: 3,
+        name: "erasure receipts",
+        statements: &["CREATE TABLE erasure_receipts (
+            receipt_id BIGINT PRIMARY KEY,
+            user_id BIGINT NOT NULL,
+            region TEXT NOT NULL,
+            erased_at BIGINT NOT NULL,
+            counts TEXT NOT NULL,
+            counts_sha256 TEXT NOT NULL)"],
+    },
 ];
 
 pub static DIRECTORY_MIGRATIONS: &[Migration] = &[Migration {

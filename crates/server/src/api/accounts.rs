@@ -56,6 +56,23 @@ pub async fn me(State(p): State<Arc<Platform>>, v: Viewer) -> Result<Response, A
     Ok(Json(ops::me(&p, &v.home, v.user).await?).into_response())
 }
 
+/// Erases the signed-in person (crypto-shredding) after they confirm with their password, and
+/// answers with the erasure receipt. The session cookies are cleared.
+pub async fn erase_me(
+    State(p): State<Arc<Platform>>,
+    v: Viewer,
+    ApiJson(req): ApiJson<crate::ops::erasure::EraseRequest>,
+) -> Result<Response, AppError> {
+    let receipt = crate::ops::erasure::erase_me(&p, &v, req).await?;
+    let mut resp = Json(receipt).into_response();
+    for c in auth::clear_cookies() {
+        if let Ok(v) = c.parse() {
+            resp.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    Ok(resp)
+}
+
 pub async fn data_location(v: Viewer) -> Result<Response, AppError> {
     Ok(Json(ops::data_location(&v.home, v.user).await?).into_response())
 }

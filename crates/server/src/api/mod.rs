@@ -30,7 +30,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/auth/signup", post(accounts::sign_up))
         .route("/auth/login", post(accounts::log_in))
         .route("/auth/logout", post(accounts::log_out))
-        .route("/me", get(accounts::me))
+        .route("/me", get(accounts::me).delete(accounts::erase_me))
         .route("/me/data-location", get(accounts::data_location))
         .route(
             "/videos",

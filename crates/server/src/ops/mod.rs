@@ -3,6 +3,8 @@
 //! gateway.
 
 pub mod accounts;
+pub mod erasure;
 pub mod feed;
+pub mod keys;
 pub mod social;
 pub mod videos;

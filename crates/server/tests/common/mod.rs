@@ -37,6 +37,22 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::load(dir.path(), None, &|_| None).unwrap();
         adjust(&mut config);
+        Server::serve(config, dir).await
+    }
+
+    /// Stops serving, closes the stores and opens the same data dir again, as a restart would
+    /// (e.g. after an offline key rotation).
+    pub async fn reopen(mut self) -> Server {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.platform.close().await;
+        let config = self.platform.config.clone();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        Server::serve(config, dir).await
+    }
+
+    async fn serve(config: Config, dir: TempDir) -> Server {
         let platform = Arc::new(Platform::open(config).await.unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

@@ -12,7 +12,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/auth/signup", &["post"]),
     ("/api/auth/login", &["post"]),
     ("/api/auth/logout", &["post"]),
-    ("/api/me", &["get"]),
+    ("/api/me", &["get", "delete"]),
     ("/api/me/data-location", &["get"]),
     ("/api/videos", &["post"]),
     ("/api/videos/{id}", &["get"]),
