@@ -312,3 +312,112 @@ async fn bulk_insert_loads_many_rows_and_refuses_unregistered_columns() {
         assert!(matches!(err, StoreError::Unclassified(_)), "{name}");
     }
 }
+
+#[tokio::test]
+async fn erasure_deletes_every_owned_row_key_first_and_keeps_a_receipt() {
+    for (name, s, _dir) in cell_stores().await {
+        let ana = account("ana");
+        let bob = account("bob");
+        s.insert_account(&ana).await.unwrap();
+        s.insert_account(&bob).await.unwrap();
+        let (a, b) = (ana.user_id, bob.user_id);
+        let mine = video(a, 10);
+        let media = [MediaObjectRow {
+            object_key: mine.media_key.clone(),
+            video_id: mine.id,
+            kind: "video".into(),
+            bytes: 10,
+            content_type: "video/mp4".into(),
+        }];
+        s.insert_video(&mine, &media).await.unwrap();
+        let theirs = video(b, 11);
+        s.insert_video(&theirs, &[]).await.unwrap();
+        s.insert_session("tok-a", a, 1, i64::MAX).await.unwrap();
+        s.insert_session("tok-b", b, 1, i64::MAX).await.unwrap();
+        s.follow(a, b, 1).await.unwrap();
+        s.follow(b, a, 1).await.unwrap();
+        s.like(a, theirs.id, 1).await.unwrap();
+        s.like(b, mine.id, 1).await.unwrap();
+        for i in 0..2 {
+            s.insert_comment(&CommentRow {
+                id: CommentId::new(),
+                video_id: theirs.id,
+                author_id: a,
+                body: format!("c{i}"),
+                created_at: 2 + i,
+            })
+            .await
+            .unwrap();
+        }
+        s.insert_view(a, theirs.id, 100, true, 3).await.unwrap();
+        s.mark_not_interested(a, theirs.id, b, 4).await.unwrap();
+
+        let plan = s.erasure_plan(a).await.unwrap();
+        assert_eq!(plan.followees, [b], "{name}");
+        assert_eq!(plan.liked, [theirs.id], "{name}");
+        assert_eq!(plan.commented, [(theirs.id, 2)], "{name}");
+        assert_eq!(plan.videos, [mine.id], "{name}");
+        assert_eq!(
+            plan.media_keys,
+            std::slice::from_ref(&mine.media_key),
+            "{name}"
+        );
+        assert_eq!(plan.session_hashes, ["tok-a"], "{name}");
+
+        let extra = std::collections::BTreeMap::from([("media_files".to_owned(), 1)]);
+        let render = |c: &std::collections::BTreeMap<String, i64>| {
+            let text = c
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            (text, "digest".to_owned())
+        };
+        let receipt = s.erase_user(a, "eu", 99, &extra, &render).await.unwrap();
+        assert_eq!(
+            receipt.counts,
+            "accounts=1,comments=2,follows=1,likes=1,media_files=1,media_objects=1,\
+             not_interested=1,profiles=1,sessions=1,user_keys=1,videos=1,view_events=1",
+            "{name}"
+        );
+        assert_eq!(s.erasure_receipts().await.unwrap(), [receipt], "{name}");
+        for (table, n) in s.rows_owned_by(a).await.unwrap() {
+            assert_eq!(n, 0, "{name}: {table}");
+        }
+        assert!(s.user_key(a).await.unwrap().is_none(), "{name}");
+        assert!(s.media_keys().await.unwrap().is_empty(), "{name}");
+        // Bob's own rows stay, including his like of the erased video and his follow.
+        assert!(s.account(b).await.unwrap().is_some(), "{name}");
+        assert_eq!(s.liked_videos(b).await.unwrap(), [mine.id], "{name}");
+        assert_eq!(s.followees(b).await.unwrap(), [a], "{name}");
+        assert!(s.video(theirs.id).await.unwrap().is_some(), "{name}");
+
+        // Rotation: wrapped keys are listed and replaced only while they still name the old key.
+        let keys = s.user_keys().await.unwrap();
+        assert_eq!(keys.len(), 1, "{name}");
+        let old = keys[0].clone();
+        let new = UserKeyRow {
+            user_id: b,
+            key_id: "eu-k2".into(),
+            wrapped_key: vec![7; 40],
+        };
+        let stale = UserKeyRow {
+            key_id: "eu-k0".into(),
+            ..old.clone()
+        };
+        assert_eq!(
+            s.replace_wrapped_keys(&[(stale, new.clone())])
+                .await
+                .unwrap(),
+            0,
+            "{name}"
+        );
+        assert_eq!(
+            s.replace_wrapped_keys(&[(old, new.clone())]).await.unwrap(),
+            1,
+            "{name}"
+        );
+        assert_eq!(s.user_key(b).await.unwrap(), Some(new), "{name}");
+        assert_eq!(s.account(b).await.unwrap().unwrap().key_id, "eu-k2");
+    }
+}

@@ -188,6 +188,7 @@ enum Op {
     Follow(usize, usize),
     Unfollow(usize, usize),
     NotInterested(usize, usize),
+    Erase(usize),
 }
 
 const COUNTRIES: &[&str] = &["US", "DE", "FR", "GB", "JP", "BR", "IN", "CH"];
@@ -204,21 +205,60 @@ fn op() -> impl Strategy<Value = Op> {
         2 => pair().prop_map(|(a, b)| Op::Follow(a, b)),
         1 => pair().prop_map(|(a, b)| Op::Unfollow(a, b)),
         1 => pair().prop_map(|(a, b)| Op::NotInterested(a, b)),
+        2 => (0..64usize).prop_map(Op::Erase),
     ]
 }
 
 /// Runs `ops` over HTTP, keeping a model of likes, comments and follows, and checks the
-/// counters against the model and the audit against the stores.
+/// counters against the model and the audit against the stores. Erased people and their
+/// videos stay in the lists (indexes are stable) but take no part in later steps.
 async fn run_workload(ops: Vec<Op>) {
     let s = Server::start().await;
     let clips = reelm_media::demo::clips();
     let mut people: Vec<Client> = Vec::new();
     let mut videos: Vec<String> = Vec::new();
+    // Who posted each video.
+    let mut creators: Vec<usize> = Vec::new();
+    let mut erased: BTreeSet<usize> = BTreeSet::new();
     let mut likes: BTreeSet<(usize, usize)> = BTreeSet::new();
-    let mut comments: HashMap<usize, i64> = HashMap::new();
+    // (author, video) → comments.
+    let mut comments: HashMap<(usize, usize), i64> = HashMap::new();
     let mut follows: BTreeSet<(usize, usize)> = BTreeSet::new();
     for op in ops {
+        let gone = |person: usize| erased.contains(&person);
+        let involves_erased = match op {
+            Op::SignUp(_) => false,
+            Op::Upload(a, _) | Op::Erase(a) => !people.is_empty() && gone(a % people.len()),
+            Op::Follow(a, b) | Op::Unfollow(a, b) => {
+                !people.is_empty() && (gone(a % people.len()) || gone(b % people.len()))
+            }
+            Op::Like(a, v)
+            | Op::Unlike(a, v)
+            | Op::Comment(a, v)
+            | Op::View(a, v)
+            | Op::NotInterested(a, v) => {
+                !people.is_empty()
+                    && !videos.is_empty()
+                    && (gone(a % people.len()) || gone(creators[v % videos.len()]))
+            }
+        };
+        if involves_erased {
+            continue;
+        }
         match op {
+            Op::Erase(a) if !people.is_empty() => {
+                let a = a % people.len();
+                reelm_server::ops::erasure::erase(&s.platform, people[a].user_id())
+                    .await
+                    .unwrap();
+                erased.insert(a);
+                likes.retain(|(la, lv)| *la != a && creators[*lv] != a);
+                comments.retain(|(ca, cv), _| *ca != a && creators[*cv] != a);
+                // Their follows go; follows of them stay (they are the followers' data).
+                follows.retain(|(fa, _)| *fa != a);
+                let r = people[a].get("/api/me").await;
+                assert_eq!(r.status, 401, "{}", r.text());
+            }
             Op::SignUp(c) => {
                 let p = s
                     .quick_user(&format!("user{}", people.len()), COUNTRIES[c])
@@ -230,6 +270,7 @@ async fn run_workload(ops: Vec<Op>) {
                     .upload_clip(clip % clips.len())
                     .await;
                 videos.push(r["id"].as_str().unwrap().to_owned());
+                creators.push(a % people.len());
             }
             Op::Like(a, v) | Op::Unlike(a, v) if !people.is_empty() && !videos.is_empty() => {
                 let (a, v) = (a % people.len(), v % videos.len());
@@ -254,7 +295,7 @@ async fn run_workload(ops: Vec<Op>) {
                     )
                     .await;
                 assert_eq!(r.status, 201, "{}", r.text());
-                *comments.entry(v).or_default() += 1;
+                *comments.entry((a, v)).or_default() += 1;
             }
             Op::View(a, v) if !people.is_empty() && !videos.is_empty() => {
                 let (a, v) = (a % people.len(), v % videos.len());
@@ -301,6 +342,12 @@ async fn run_workload(ops: Vec<Op>) {
     let report = reelm_server::audit::run(&s.platform).await.unwrap();
     assert!(report.passed(), "{}", report.render());
     for (i, p) in people.iter().enumerate() {
+        if erased.contains(&i) {
+            assert!(s.platform.home_of(p.user_id()).await.unwrap().is_none());
+            let r = s.anon().get(&format!("/api/users/{}", p.handle)).await;
+            assert_eq!(r.status, 404, "{}", r.text());
+            continue;
+        }
         let region = s
             .platform
             .home_of(p.user_id())
@@ -315,12 +362,22 @@ async fn run_workload(ops: Vec<Op>) {
         assert_eq!(prof["following_count"], following, "{}", p.handle);
     }
     for (v, id) in videos.iter().enumerate() {
+        if erased.contains(&creators[v]) {
+            let r = s.anon().get(&format!("/api/videos/{id}")).await;
+            assert_eq!(r.status, 404, "{}", r.text());
+            continue;
+        }
         let got = s.anon().get_json(&format!("/api/videos/{id}")).await;
         assert_eq!(
             got["like_count"],
             likes.iter().filter(|(_, lv)| *lv == v).count() as i64
         );
-        assert_eq!(got["comment_count"], comments.get(&v).copied().unwrap_or(0));
+        let expected: i64 = comments
+            .iter()
+            .filter(|((_, cv), _)| *cv == v)
+            .map(|(_, n)| n)
+            .sum();
+        assert_eq!(got["comment_count"], expected);
     }
 }
 
