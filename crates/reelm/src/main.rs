@@ -58,6 +58,12 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The transfer ledger: every cross-region transfer, allowed or refused, hash-chained per
+    /// source region.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Offline evaluation of the recommender against baselines on real interaction data.
     Eval(EvalArgs),
     /// Benchmarks.
@@ -99,6 +105,22 @@ enum KeysCommand {
         /// After every data key is re-wrapped, retire (forget) the older region keys.
         #[arg(long)]
         retire_old: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Stream a region's ledger and verify every hash, link and signed checkpoint (with the
+    /// region's public keys only); exit non-zero naming the seq and kind of any tampering.
+    Verify {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// Region id, e.g. eu.
+        #[arg(long)]
+        region: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -313,7 +335,7 @@ async fn run() -> Result<()> {
             if !report.passed() {
                 bail!(
                     "residency audit failed with {} violation(s)",
-                    report.violations.len()
+                    report.violation_count()
                 );
             }
             Ok(())
@@ -326,6 +348,35 @@ async fn run() -> Result<()> {
                     retire_old,
                 },
         } => keys_rotate(&region, &cfg, retire_old).await,
+        Command::Ledger {
+            command: LedgerCommand::Verify { cfg, region, json },
+        } => {
+            let platform = open(load_config(&cfg, "reelm-data")?).await?;
+            let report = reelm_server::ledger::verify_region(&platform, &region).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "region {}: {} entries verified ({} refused transfers), last seq {}",
+                    report.region, report.entries, report.refused, report.last_seq
+                );
+                match report.last_checkpoint_seq {
+                    Some(seq) => println!(
+                        "last signed checkpoint at seq {seq} ({} checkpoints); unanchored tail {} entries",
+                        report.checkpoints, report.unanchored_tail
+                    ),
+                    None => println!(
+                        "no signed checkpoint yet; unanchored tail {} entries",
+                        report.unanchored_tail
+                    ),
+                }
+                println!(
+                    "{:.0} entries/s ({:.3}s)",
+                    report.entries_per_sec, report.seconds
+                );
+            }
+            Ok(())
+        }
         Command::Bench {
             command: BenchCommand::Api(args),
         } => bench_api(args).await,

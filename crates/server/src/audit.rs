@@ -46,14 +46,34 @@ pub struct AuditReport {
     pub users_per_region: BTreeMap<String, i64>,
     pub violations: Vec<Violation>,
     pub tables_checked: usize,
+    /// Each region's transfer ledger, verified (hashes, links, signed checkpoints).
+    pub ledger: Vec<LedgerAudit>,
+}
+
+/// One region's ledger in the audit: the verification summary, or where it is broken.
+#[derive(Debug, Serialize)]
+pub struct LedgerAudit {
+    pub region: String,
+    pub entries: u64,
+    pub last_seq: u64,
+    pub refused: u64,
+    pub last_checkpoint_seq: Option<u64>,
+    pub unanchored_tail: u64,
+    /// `None` when the chain verified.
+    pub violation: Option<String>,
 }
 
 impl AuditReport {
     pub fn passed(&self) -> bool {
-        self.violations.is_empty()
+        self.violations.is_empty() && self.ledger.iter().all(|l| l.violation.is_none())
     }
 
-    /// A human table: counts per class and region, then each violation.
+    /// Placement violations plus broken ledgers.
+    pub fn violation_count(&self) -> usize {
+        self.violations.len() + self.ledger.iter().filter(|l| l.violation.is_some()).count()
+    }
+
+    /// A human table: counts per class and region, the ledgers, then each violation.
     pub fn render(&self) -> String {
         let mut out = String::new();
         let regions: Vec<&String> = self.counts.keys().collect();
@@ -80,6 +100,19 @@ impl AuditReport {
             ));
         }
         out.push('\n');
+        out.push_str("\nledger      entries  refused  last seq  checkpointed  unanchored\n");
+        for l in &self.ledger {
+            out.push_str(&format!(
+                "{:<10}{:>9}{:>9}{:>10}{:>14}{:>12}  {}\n",
+                l.region,
+                l.entries,
+                l.refused,
+                l.last_seq,
+                l.last_checkpoint_seq.unwrap_or(0),
+                l.unanchored_tail,
+                l.violation.as_deref().unwrap_or("ok")
+            ));
+        }
         if self.passed() {
             out.push_str(&format!(
                 "\nPASS: every home-bound row of {} tables is in its owner's home region.\n",
@@ -88,10 +121,15 @@ impl AuditReport {
         } else {
             out.push_str(&format!(
                 "\nFAIL: {} violation(s):\n",
-                self.violations.len()
+                self.violation_count()
             ));
             for v in &self.violations {
                 out.push_str(&format!("  - {v}\n"));
+            }
+            for l in &self.ledger {
+                if let Some(v) = &l.violation {
+                    out.push_str(&format!("  - region {} transfer ledger: {v}\n", l.region));
+                }
             }
         }
         out
@@ -111,6 +149,7 @@ pub async fn run(p: &Platform) -> Result<AuditReport, AppError> {
         users_per_region: BTreeMap::new(),
         violations: Vec::new(),
         tables_checked: 0,
+        ledger: Vec::new(),
     };
     for region in homes.values() {
         *report
@@ -145,6 +184,36 @@ pub async fn run(p: &Platform) -> Result<AuditReport, AppError> {
                 }
             }
         }
+    }
+    for cell in p.cells() {
+        let region = cell.id().to_string();
+        let audit = match crate::ledger::verify_region(p, &region).await {
+            Ok(r) => LedgerAudit {
+                region,
+                entries: r.entries,
+                last_seq: r.last_seq,
+                refused: r.refused,
+                last_checkpoint_seq: r.last_checkpoint_seq,
+                unanchored_tail: r.unanchored_tail,
+                violation: None,
+            },
+            Err(crate::ledger::LedgerError::Tampered {
+                verified,
+                violation,
+                ..
+            }) => LedgerAudit {
+                region,
+                entries: verified,
+                last_seq: 0,
+                refused: 0,
+                last_checkpoint_seq: None,
+                unanchored_tail: 0,
+                violation: Some(violation.to_string()),
+            },
+            Err(crate::ledger::LedgerError::Failed(e)) => return Err(e),
+            Err(e) => return Err(AppError::Internal(e.to_string())),
+        };
+        report.ledger.push(audit);
     }
     Ok(report)
 }

@@ -1,54 +1,126 @@
-//! The transfer gateway: the one path by which a write reaches a cell other than the
-//! requester's home. Today it carries only public counter deltas (a like from an EU viewer
-//! bumps the like count of a US video): counts are `public`, hold no id of the person, and are
-//! the only thing the residency policy lets cross a region boundary outside a migration.
+//! The transfer gateway: the one path by which data reaches a region other than the one it
+//! comes from. Today it carries public counter deltas (a like from an EU viewer bumps the like
+//! count of a US video). Every transfer is decided by the residency policy
+//! (`policy/residency.toml`, see [`crate::policy`]) and the decision, allowed or refused, is
+//! appended to the hash-chained ledger of the SOURCE region (see [`crate::ledger`]) before
+//! anything is sent. A write within one region is not a transfer and is not ledgered.
 
 use crate::error::AppError;
 use crate::platform::Cell;
-use reelm_core::{DataClass, UserId, VideoId};
+use crate::policy::{Decision, ResidencyPolicy, TransferRequest};
+use reelm_core::{DataClass, RegionId, UserId, VideoId};
 use reelm_store::{ProfileCounterDelta, VideoCounterDelta};
 
-/// Checks that a class may be sent from one region to another. Personal and behavioral data
-/// never may (only an owner's migration order may move them, and that is not this path).
-pub fn check_transfer(class: DataClass) -> Result<(), AppError> {
-    if class.bound_to_home_region() {
-        return Err(AppError::Internal(format!(
-            "refused: {class} data may not leave its home region"
-        )));
-    }
-    Ok(())
+/// What is to be transferred.
+#[derive(Clone, Copy, Debug)]
+pub struct Transfer<'a> {
+    pub class: DataClass,
+    pub purpose: &'a str,
+    /// What moves, e.g. `"video_counters"`; never a person's data.
+    pub object: &'a str,
+    /// For aggregates: how many distinct people the value was computed from.
+    pub distinct_people: Option<u64>,
 }
 
+/// Decides a transfer from `source` to `to` under the residency policy and, when the regions
+/// differ, appends the decision to the source region's ledger (one INSERT). Errors only when
+/// the decision could not be ledgered; a refusal is an `Ok(Decision::Refused)`.
+pub async fn check(source: &Cell, to: &RegionId, t: &Transfer<'_>) -> Result<Decision, AppError> {
+    let from = source.id();
+    if from == to {
+        return Ok(Decision::Allowed {
+            rule: "same-region".into(),
+            legal_basis: "not a cross-region transfer".into(),
+        });
+    }
+    let decision = ResidencyPolicy::embedded().evaluate(&TransferRequest {
+        from: from.as_str(),
+        to: to.as_str(),
+        class: t.class,
+        purpose: t.purpose,
+        distinct_people: t.distinct_people,
+    });
+    let payload = reelm_vault::canonical_json(&serde_json::json!({
+        "from": from.as_str(),
+        "to": to.as_str(),
+        "class": t.class,
+        "purpose": t.purpose,
+        "object": t.object,
+        "decision": decision.as_str(),
+        "reason": decision.reason(),
+    }))?;
+    source
+        .ledger
+        .append(&source.store, crate::ledger::KIND_TRANSFER, payload)
+        .await?;
+    Ok(decision)
+}
+
+/// [`check`], turning a refusal into an error: nothing is sent.
+pub async fn require(source: &Cell, to: &RegionId, t: &Transfer<'_>) -> Result<(), AppError> {
+    match check(source, to, t).await? {
+        Decision::Allowed { .. } => Ok(()),
+        Decision::Refused { reason } => Err(AppError::Internal(reason)),
+    }
+}
+
+/// Sends a public counter delta for `video` from the requester's home cell `source` to the
+/// video's cell `target`.
 pub async fn video_counters(
+    source: &Cell,
     target: &Cell,
+    purpose: &str,
     video: VideoId,
     delta: VideoCounterDelta,
 ) -> Result<(), AppError> {
-    check_transfer(DataClass::Public)?;
+    let t = Transfer {
+        class: DataClass::Public,
+        purpose,
+        object: "video_counters",
+        distinct_people: None,
+    };
+    require(source, target.id(), &t).await?;
     target.store.adjust_video_counters(video, delta).await?;
     Ok(())
 }
 
+/// Sends a public counter delta for `user`'s profile from `source` to the profile's cell.
 pub async fn profile_counters(
+    source: &Cell,
     target: &Cell,
+    purpose: &str,
     user: UserId,
     delta: ProfileCounterDelta,
 ) -> Result<(), AppError> {
-    check_transfer(DataClass::Public)?;
+    let t = Transfer {
+        class: DataClass::Public,
+        purpose,
+        object: "profile_counters",
+        distinct_people: None,
+    };
+    require(source, target.id(), &t).await?;
     target.store.adjust_profile_counters(user, delta).await?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::policy::{PURPOSE_PUBLIC_COUNTER, ResidencyPolicy, TransferRequest};
+    use reelm_core::DataClass;
 
     #[test]
-    fn only_public_and_aggregate_classes_pass() {
+    fn only_public_and_aggregate_classes_pass_for_counters() {
         for class in DataClass::ALL {
+            let d = ResidencyPolicy::embedded().evaluate(&TransferRequest {
+                from: "eu",
+                to: "us",
+                class,
+                purpose: PURPOSE_PUBLIC_COUNTER,
+                distinct_people: Some(100),
+            });
             assert_eq!(
-                check_transfer(class).is_ok(),
-                !class.bound_to_home_region(),
+                d.allowed(),
+                matches!(class, DataClass::Public | DataClass::Aggregate),
                 "{class}"
             );
         }

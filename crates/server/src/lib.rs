@@ -17,8 +17,10 @@ pub mod cache;
 mod cursor;
 pub mod error;
 pub mod gateway;
+pub mod ledger;
 pub mod ops;
 pub mod platform;
+pub mod policy;
 pub mod seed;
 mod web;
 

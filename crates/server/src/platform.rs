@@ -42,6 +42,8 @@ pub struct Cell {
     pub cache: crate::cache::CellCache,
     /// Key of the keyed hash that indexes emails (uniqueness without storing them in clear).
     index_key: [u8; 32],
+    /// This region's transfer ledger (the gateway appends decisions with this region as source).
+    pub ledger: crate::ledger::RegionLedger,
 }
 
 impl std::fmt::Debug for Cell {
@@ -87,6 +89,9 @@ impl Cell {
             .map_err(|e| keys_err(e.to_string()))?;
         let index_key = load_or_create_secret(&keys_dir.join("email-index.key"))
             .map_err(|e| keys_err(e.to_string()))?;
+        let ledger = crate::ledger::RegionLedger::open(&store, &keys_dir, &config.id)
+            .await
+            .map_err(keys_err)?;
         Ok(Cell {
             config: config.clone(),
             store,
@@ -94,6 +99,7 @@ impl Cell {
             kms,
             index_key,
             cache: Default::default(),
+            ledger,
         })
     }
 
@@ -398,6 +404,11 @@ impl Platform {
     pub async fn close(&self) {
         self.directory.db.close().await;
         for c in &self.cells {
+            // Anchor the ledger's tail so truncating it is detectable; a failure is logged,
+            // the entries stay verifiable by their hashes.
+            if let Err(e) = c.ledger.checkpoint_tail(&c.store).await {
+                tracing::warn!(region = %c.id(), error = %e, "cannot checkpoint the ledger");
+            }
             c.store.db.close().await;
         }
     }

@@ -13,6 +13,8 @@ mod erasure;
 mod errors;
 #[path = "integration/keys.rs"]
 mod keys;
+#[path = "integration/ledger.rs"]
+mod ledger;
 #[path = "integration/media.rs"]
 mod media;
 #[path = "integration/openapi.rs"]

@@ -11,6 +11,7 @@ pub mod cell;
 mod db;
 pub mod directory;
 pub mod erasure;
+pub mod ledger;
 pub mod registry;
 mod schema;
 
@@ -18,6 +19,7 @@ pub use cell::*;
 pub use db::{BulkValue, Db, Dialect, StoreError};
 pub use directory::{DirectoryEntry, DirectoryStore};
 pub use erasure::{ErasurePlan, ErasureReceiptRow, UserKeyRow};
+pub use ledger::{CheckpointRow, LedgerRow};
 
 #[cfg(test)]
 mod tests;

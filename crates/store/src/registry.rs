@@ -220,6 +220,34 @@ pub static TABLES: &[TableSpec] = &[
         ],
     },
     TableSpec {
+        name: "transfer_ledger",
+        scope: Scope::Cell,
+        // The hash chain of every cross-region transfer the gateway decided in this (source)
+        // region: classes, regions, purpose and decision; no person's id.
+        owner_column: None,
+        columns: &[
+            ("seq", Operational),
+            ("at_ms", Operational),
+            ("kind", Operational),
+            ("payload", Operational),
+            ("prev_hash", Operational),
+            ("hash", Operational),
+        ],
+    },
+    TableSpec {
+        name: "ledger_checkpoints",
+        scope: Scope::Cell,
+        // Signed statements "ledger entry seq has this hash" (region signing key).
+        owner_column: None,
+        columns: &[
+            ("seq", Operational),
+            ("hash", Operational),
+            ("at_ms", Operational),
+            ("signer_key_id", Operational),
+            ("signature", Operational),
+        ],
+    },
+    TableSpec {
         name: "schema_migrations",
         scope: Scope::Directory,
         owner_column: None,

@@ -126,6 +126,25 @@ pub static CELL_MIGRATIONS: &[Migration] = &[
             counts TEXT NOT NULL,
             counts_sha256 TEXT NOT NULL)"],
     },
+    Migration {
+        version: 4,
+        name: "transfer ledger and its signed checkpoints",
+        statements: &[
+            "CREATE TABLE transfer_ledger (
+            seq BIGINT PRIMARY KEY,
+            at_ms BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            prev_hash {blob} NOT NULL,
+            hash {blob} NOT NULL)",
+            "CREATE TABLE ledger_checkpoints (
+            seq BIGINT PRIMARY KEY,
+            hash {blob} NOT NULL,
+            at_ms BIGINT NOT NULL,
+            signer_key_id TEXT NOT NULL,
+            signature {blob} NOT NULL)",
+        ],
+    },
 ];
 
 pub static DIRECTORY_MIGRATIONS: &[Migration] = &[Migration {

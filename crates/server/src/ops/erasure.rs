@@ -12,6 +12,7 @@ use crate::auth::{self, Viewer};
 use crate::error::AppError;
 use crate::gateway;
 use crate::platform::Platform;
+use crate::policy::PURPOSE_PUBLIC_COUNTER;
 use reelm_core::{ErrorCode, UserId};
 use reelm_store::{ErasureReceiptRow, ProfileCounterDelta, VideoCounterDelta};
 use serde::{Deserialize, Serialize};
@@ -110,7 +111,9 @@ pub async fn erase(p: &Platform, user: UserId) -> Result<ErasureReceipt, AppErro
     for followee in &plan.followees {
         if let Some(cell) = p.home_of(*followee).await? {
             gateway::profile_counters(
+                &home,
                 &cell,
+                PURPOSE_PUBLIC_COUNTER,
                 *followee,
                 ProfileCounterDelta {
                     followers: -1,
@@ -132,10 +135,12 @@ pub async fn erase(p: &Platform, user: UserId) -> Result<ErasureReceipt, AppErro
         let Some((cell, video)) = p.find_video(id).await? else {
             continue;
         };
-        gateway::video_counters(&cell, id, delta).await?;
+        gateway::video_counters(&home, &cell, PURPOSE_PUBLIC_COUNTER, id, delta).await?;
         if delta.likes != 0 {
             gateway::profile_counters(
+                &home,
                 &cell,
+                PURPOSE_PUBLIC_COUNTER,
                 video.creator_id,
                 ProfileCounterDelta {
                     likes: delta.likes,

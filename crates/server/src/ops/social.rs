@@ -7,6 +7,7 @@ use crate::error::AppError;
 use crate::gateway;
 use crate::ops::videos::hydrate;
 use crate::platform::{Cell, Platform};
+use crate::policy::PURPOSE_PUBLIC_COUNTER;
 use reelm_core::{ErrorCode, UserId, validate};
 use reelm_store::{Keyset, ProfileCounterDelta};
 use std::sync::Arc;
@@ -118,7 +119,9 @@ pub async fn set_follow(
             )
             .await?;
         gateway::profile_counters(
+            &viewer.home,
             &cell,
+            PURPOSE_PUBLIC_COUNTER,
             target,
             ProfileCounterDelta {
                 followers: d,

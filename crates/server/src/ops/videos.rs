@@ -6,6 +6,7 @@ use crate::cursor;
 use crate::error::AppError;
 use crate::gateway;
 use crate::platform::{Cell, Platform};
+use crate::policy::PURPOSE_PUBLIC_COUNTER;
 use reelm_core::{CommentId, ErrorCode, UserId, VideoId, validate};
 use reelm_store::{
     CommentRow, Keyset, MediaObjectRow, ProfileCounterDelta, VideoCounterDelta, VideoRow,
@@ -183,7 +184,9 @@ pub async fn set_like(
     if changed {
         let d = if like { 1 } else { -1 };
         gateway::video_counters(
+            &viewer.home,
             &cell,
+            PURPOSE_PUBLIC_COUNTER,
             id,
             VideoCounterDelta {
                 likes: d,
@@ -192,7 +195,9 @@ pub async fn set_like(
         )
         .await?;
         gateway::profile_counters(
+            &viewer.home,
             &cell,
+            PURPOSE_PUBLIC_COUNTER,
             video.creator_id,
             ProfileCounterDelta {
                 likes: d,
@@ -222,7 +227,9 @@ pub async fn add_comment(
     };
     viewer.home.store.insert_comment(&row).await?;
     gateway::video_counters(
+        &viewer.home,
         &cell,
+        PURPOSE_PUBLIC_COUNTER,
         id,
         VideoCounterDelta {
             comments: 1,
@@ -338,7 +345,9 @@ pub async fn record_view(
         .insert_view(viewer.user, id, watch_ms, completed, reelm_core::now_ms())
         .await?;
     gateway::video_counters(
+        &viewer.home,
         &cell,
+        PURPOSE_PUBLIC_COUNTER,
         id,
         VideoCounterDelta {
             views: 1,

@@ -1,0 +1,240 @@
+//! The transfer ledger: a cross-region like is ledgered in the liker's home region (the
+//! source), a refused transfer is ledgered as refused, and editing, dropping, swapping or
+//! truncating entries in the store is caught by the verifier and by the residency audit.
+
+use crate::common::Server;
+use reelm_core::{DataClass, RegionId};
+use reelm_server::gateway::{self, Transfer};
+use reelm_server::ledger::{LedgerError, verify_region};
+use reelm_server::policy::PURPOSE_PUBLIC_COUNTER;
+use serde_json::Value;
+
+fn tampered(r: Result<reelm_server::ledger::LedgerReport, LedgerError>) -> (u64, String) {
+    match r {
+        Err(LedgerError::Tampered { violation, .. }) => (violation.seq, violation.kind),
+        other => panic!("expected tampering to be detected, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn cross_region_transfers_are_ledgered_at_the_source_and_tampering_is_caught() {
+    let s = Server::start().await;
+    let creator = s.quick_user("ledgercreator", "US").await;
+    assert_eq!(creator.region, "us");
+    let video = creator.upload_clip(0).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut likers = Vec::new();
+    for i in 0..3 {
+        let p = s.quick_user(&format!("ledgerfan{i}"), "DE").await;
+        assert_eq!(p.region, "eu");
+        likers.push(p);
+    }
+    // A like from the US creator's own region is not a cross-region transfer.
+    let neighbour = s.quick_user("ledgerneighbour", "US").await;
+    assert_eq!(
+        neighbour
+            .post_empty(&format!("/api/videos/{video}/like"))
+            .await
+            .status,
+        200
+    );
+    for p in &likers {
+        assert_eq!(
+            p.post_empty(&format!("/api/videos/{video}/like"))
+                .await
+                .status,
+            200
+        );
+    }
+    let eu = s.cell("eu");
+    let us = s.cell("us");
+    // Each EU like sends two public counter deltas (video likes, creator likes) to the US.
+    let rows = eu.store.ledger_page(0, 100).await.unwrap();
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    let first: Value = serde_json::from_str(&rows[0].payload).unwrap();
+    assert_eq!(first["from"], "eu");
+    assert_eq!(first["to"], "us");
+    assert_eq!(first["class"], "public");
+    assert_eq!(first["purpose"], PURPOSE_PUBLIC_COUNTER);
+    assert_eq!(first["object"], "video_counters");
+    assert_eq!(first["decision"], "allowed");
+    assert!(
+        first["reason"]
+            .as_str()
+            .unwrap()
+            .contains("public-anywhere")
+    );
+    assert!(
+        us.store.ledger_page(0, 100).await.unwrap().is_empty(),
+        "the video's region is the target, not the source"
+    );
+    let report = verify_region(&s.platform, "eu").await.unwrap();
+    assert_eq!((report.entries, report.last_seq, report.refused), (6, 6, 0));
+    assert_eq!(verify_region(&s.platform, "us").await.unwrap().entries, 0);
+
+    // A refused transfer is ledgered too, and nothing is sent.
+    let behavioral = Transfer {
+        class: DataClass::Behavioral,
+        purpose: PURPOSE_PUBLIC_COUNTER,
+        object: "likes",
+        distinct_people: None,
+    };
+    let to_us = RegionId::new("us").unwrap();
+    let decision = gateway::check(eu, &to_us, &behavioral).await.unwrap();
+    assert!(!decision.allowed());
+    assert!(
+        decision.reason().contains("behavioral-owner-migration"),
+        "{}",
+        decision.reason()
+    );
+    assert!(gateway::require(eu, &to_us, &behavioral).await.is_err());
+    let rows = eu.store.ledger_page(0, 100).await.unwrap();
+    assert_eq!(rows.len(), 8);
+    let refused: Value = serde_json::from_str(&rows[6].payload).unwrap();
+    assert_eq!(refused["decision"], "refused");
+    assert_eq!(refused["class"], "behavioral");
+    let report = verify_region(&s.platform, "eu").await.unwrap();
+    assert_eq!((report.entries, report.refused), (8, 2));
+
+    // Signed checkpoint over the tail.
+    eu.ledger.checkpoint_tail(&eu.store).await.unwrap();
+    let report = verify_region(&s.platform, "eu").await.unwrap();
+    assert_eq!(
+        (report.last_checkpoint_seq, report.unanchored_tail),
+        (Some(8), 0)
+    );
+    assert!(
+        s.dir
+            .path()
+            .join("regions/eu/keys/region-signing.pub.json")
+            .exists()
+    );
+
+    let db = &eu.store.db;
+    let original = eu.store.ledger_page(0, 100).await.unwrap();
+
+    // Edited payload.
+    db.execute_unchecked(
+        "UPDATE transfer_ledger SET payload = REPLACE(payload, 'allowed', 'refused') WHERE seq = 3",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tampered(verify_region(&s.platform, "eu").await),
+        (3, "edited".to_owned())
+    );
+    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(!audit.passed());
+    assert!(
+        audit.render().contains("transfer ledger: entry 3 edited"),
+        "{}",
+        audit.render()
+    );
+    db.execute_unchecked(&format!(
+        "UPDATE transfer_ledger SET payload = '{}' WHERE seq = 3",
+        original[2].payload.replace('\'', "''")
+    ))
+    .await
+    .unwrap();
+    assert!(verify_region(&s.platform, "eu").await.is_ok());
+
+    // Dropped middle entry.
+    db.execute_unchecked("DELETE FROM transfer_ledger WHERE seq = 4")
+        .await
+        .unwrap();
+    let (seq, kind) = tampered(verify_region(&s.platform, "eu").await);
+    assert_eq!(kind, "dropped");
+    assert_eq!(seq, 5, "the first entry after the gap");
+    eu.store.insert_ledger_entry(&original[3]).await.unwrap();
+    assert!(verify_region(&s.platform, "eu").await.is_ok());
+
+    // Swapped entries.
+    for sql in [
+        "UPDATE transfer_ledger SET seq = -1 WHERE seq = 2",
+        "UPDATE transfer_ledger SET seq = 2 WHERE seq = 5",
+        "UPDATE transfer_ledger SET seq = 5 WHERE seq = -1",
+    ] {
+        db.execute_unchecked(sql).await.unwrap();
+    }
+    assert_eq!(
+        tampered(verify_region(&s.platform, "eu").await),
+        (2, "reordered".to_owned())
+    );
+    for sql in [
+        "UPDATE transfer_ledger SET seq = -1 WHERE seq = 2",
+        "UPDATE transfer_ledger SET seq = 2 WHERE seq = 5",
+        "UPDATE transfer_ledger SET seq = 5 WHERE seq = -1",
+    ] {
+        db.execute_unchecked(sql).await.unwrap();
+    }
+    assert!(verify_region(&s.platform, "eu").await.is_ok());
+
+    // Truncated tail below the signed checkpoint.
+    db.execute_unchecked("DELETE FROM transfer_ledger WHERE seq >= 7")
+        .await
+        .unwrap();
+    assert_eq!(
+        tampered(verify_region(&s.platform, "eu").await),
+        (8, "truncated".to_owned())
+    );
+}
+
+/// Throughput of ledger appends (through the gateway: policy, canonical JSON, one INSERT) and of
+/// verification. `cargo test --release -p reelm-server --test integration ledger_throughput --
+/// --ignored --nocapture`; set REELM_LEDGER_BENCH_DIR to keep the data dir for
+/// `reelm ledger verify --data-dir DIR --region eu`, REELM_LEDGER_BENCH_N for the entry count.
+#[tokio::test]
+#[ignore]
+async fn ledger_throughput() {
+    let n: u64 = std::env::var("REELM_LEDGER_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = std::env::var("REELM_LEDGER_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| tmp.path().to_owned());
+    let config = reelm_core::Config::load(&dir, None, &|_| None).unwrap();
+    let platform = reelm_server::Platform::open(config).await.unwrap();
+    let eu = platform
+        .cell(&RegionId::new("eu").unwrap())
+        .unwrap()
+        .clone();
+    let to_us = RegionId::new("us").unwrap();
+    let t = Transfer {
+        class: DataClass::Public,
+        purpose: PURPOSE_PUBLIC_COUNTER,
+        object: "video_counters",
+        distinct_people: None,
+    };
+    let started = std::time::Instant::now();
+    for _ in 0..n {
+        gateway::require(&eu, &to_us, &t).await.unwrap();
+    }
+    let append = started.elapsed().as_secs_f64();
+    let report = verify_region(&platform, "eu").await.unwrap();
+    assert_eq!(report.entries, n);
+    println!(
+        "ledger append: {n} entries in {append:.2}s = {:.0} entries/s (sequential, one INSERT each)",
+        n as f64 / append
+    );
+    println!(
+        "ledger verify: {} entries, {} checkpoints in {:.3}s = {:.0} entries/s",
+        report.entries, report.checkpoints, report.seconds, report.entries_per_sec
+    );
+    let started = std::time::Instant::now();
+    let (mut after, mut rows) = (0, 0);
+    loop {
+        let page = eu.store.ledger_page(after, 10_000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        rows += page.len();
+    }
+    println!(
+        "ledger read only: {rows} rows in {:.3}s",
+        started.elapsed().as_secs_f64()
+    );
+    platform.close().await;
+}
