@@ -94,7 +94,10 @@ export const api = {
   me: () => request('/api/me'),
   dataLocation: () => request('/api/me/data-location'),
 
-  feed: (kind, cursor, limit) => request(`/api/feed/${kind}` + qs({ cursor, limit })),
+  // For You is personal unless the person turned personalization off (privacy center).
+  feed: (kind, cursor, limit) => request(`/api/feed/${kind}` + qs({
+    cursor, limit, mode: kind === 'foryou' && !personalized() ? 'trending' : undefined,
+  })),
   video: (id) => request(`/api/videos/${enc(id)}`),
   like: (id, on) => request(`/api/videos/${enc(id)}/like`, { method: on ? 'POST' : 'DELETE' }),
   comments: (id, cursor) => request(`/api/videos/${enc(id)}/comments` + qs({ cursor })),
@@ -149,4 +152,15 @@ export function uploadVideo(formData, onProgress) {
     xhr.onabort = () => reject(new ApiError(0, 'aborted', 'The upload was cancelled.'));
     xhr.send(formData);
   });
+}
+
+const PERSONALIZED_KEY = 'reelm.personalized';
+
+/** Whether the For You feed may use this person's behavior (default: yes). */
+export function personalized() {
+  try { return localStorage.getItem(PERSONALIZED_KEY) !== 'off'; } catch { return true; }
+}
+
+export function setPersonalized(on) {
+  try { localStorage.setItem(PERSONALIZED_KEY, on ? 'on' : 'off'); } catch { /* private mode */ }
 }

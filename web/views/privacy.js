@@ -1,7 +1,7 @@
 // Privacy center, first page: where my data lives — the region, its data center and
 // jurisdiction, and every class of personal data held there with how many rows it has.
 
-import { api } from '../api.js';
+import { api, personalized, setPersonalized } from '../api.js';
 import { me } from '../session.js';
 import { regionLabel } from '../countries.js';
 import { h, icon } from '../ui.js';
@@ -58,8 +58,27 @@ export async function privacyView(root, _params, { isCurrent }) {
             : h('span', { class: 'badge badge-warn' }, 'May leave the region')),
           h('td', { class: 'num', dataset: { unit: c.rows === 1 ? 'record' : 'records' } }, String(c.rows)),
           h('td', {}, (c.tables || []).map((t) => h('code', {}, t)))))))),
+    personalizationCard(),
   );
   return undefined;
+}
+
+// The non-personalized option: For You then ranks by what is popular and new in every region,
+// with no use of this person's views or likes.
+function personalizationCard() {
+  const box = h('input', { type: 'checkbox', id: 'personalize', checked: personalized() || undefined });
+  const status = h('p', { class: 'muted small', role: 'status' });
+  const describe = () => {
+    status.textContent = box.checked
+      ? 'On: For You learns from your views and likes, in your home region only.'
+      : 'Off: For You shows what is popular and new, the same for everyone. Your behavior is not used.';
+  };
+  box.addEventListener('change', () => { setPersonalized(box.checked); describe(); });
+  describe();
+  return h('section', { class: 'card personalization-card', 'aria-label': 'Personalization' },
+    h('h2', {}, 'Personalized For You'),
+    h('label', { class: 'switch-row', for: 'personalize' }, box, ' Use my activity to personalize my For You feed'),
+    status);
 }
 
 function humanize(cls) {

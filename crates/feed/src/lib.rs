@@ -15,8 +15,11 @@
 //! - [`models`]: MostPopular, ItemKNN, iALS, EASE and `reelm` (the feed model, design in
 //!   [`models::Reelm`]'s module doc).
 //! - [`eval`]: the protocols, tuning on validation splits, the report.
+//! - [`engagement`]: the served For You ranker: completion and like probability (logistic),
+//!   trained per region on that region's view events.
 
 pub mod data;
+pub mod engagement;
 pub mod eval;
 pub mod linalg;
 pub mod metrics;

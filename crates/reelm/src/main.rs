@@ -66,6 +66,15 @@ enum Command {
     },
     /// Offline evaluation of the recommender against baselines on real interaction data.
     Eval(EvalArgs),
+    /// Train each region's engagement ranker from that region's own events and print it
+    /// (the running server retrains on its own every 10 minutes).
+    Train {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// Only this region.
+        #[arg(long)]
+        region: Option<String>,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -340,14 +349,6 @@ async fn run() -> Result<()> {
             }
             Ok(())
         }
-        Command::Keys {
-            command:
-                KeysCommand::Rotate {
-                    region,
-                    cfg,
-                    retire_old,
-                },
-        } => keys_rotate(&region, &cfg, retire_old).await,
         Command::Ledger {
             command: LedgerCommand::Verify { cfg, region, json },
         } => {
@@ -377,10 +378,19 @@ async fn run() -> Result<()> {
             }
             Ok(())
         }
+        Command::Keys {
+            command:
+                KeysCommand::Rotate {
+                    region,
+                    cfg,
+                    retire_old,
+                },
+        } => keys_rotate(&region, &cfg, retire_old).await,
         Command::Bench {
             command: BenchCommand::Api(args),
         } => bench_api(args).await,
         Command::Eval(args) => eval(args),
+        Command::Train { cfg, region } => train(load_config(&cfg, "reelm-data")?, region).await,
         Command::Config {
             command: ConfigCommand::Show { cfg },
         } => {
@@ -563,5 +573,52 @@ fn eval(args: EvalArgs) -> Result<()> {
     } else {
         print!("{}", report.render_table());
     }
+    Ok(())
+}
+
+async fn train(config: Config, region: Option<String>) -> Result<()> {
+    if let Some(r) = &region
+        && !config.regions.iter().any(|c| c.id.as_str() == r)
+    {
+        let known: Vec<&str> = config.regions.iter().map(|c| c.id.as_str()).collect();
+        bail!("unknown region {r:?}; the regions are {}", known.join(", "));
+    }
+    let platform = open(config).await?;
+    for cell in platform.cells() {
+        if region.as_deref().is_some_and(|r| r != cell.id().as_str()) {
+            continue;
+        }
+        let started = std::time::Instant::now();
+        match reelm_server::ranker::train(&platform, cell).await? {
+            None => println!(
+                "region {}: fewer than {} view events; the feed keeps its hand-set weights",
+                cell.id(),
+                reelm_server::ranker::MIN_EXAMPLES
+            ),
+            Some(r) => {
+                let m = &r.model;
+                let auc =
+                    |a: Option<f64>| a.map(|v| format!("{v:.3}")).unwrap_or_else(|| "n/a".into());
+                println!(
+                    "region {}: model {} from {} view events in {:.1}s; held-out last 20% ({} events): completion AUC {}, like AUC {}",
+                    cell.id(),
+                    m.version,
+                    m.trained_on,
+                    started.elapsed().as_secs_f64(),
+                    m.held_out,
+                    auc(m.completion_auc),
+                    auc(m.like_auc)
+                );
+                println!("  {:<22}{:>12}{:>12}", "feature", "completion", "like");
+                for (k, name) in reelm_feed::engagement::FEATURES.iter().enumerate() {
+                    println!(
+                        "  {:<22}{:>12.3}{:>12.3}",
+                        name, m.completion.weights[k], m.like.weights[k]
+                    );
+                }
+            }
+        }
+    }
+    platform.close().await;
     Ok(())
 }

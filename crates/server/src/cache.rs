@@ -17,6 +17,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// One of a person's recent views: (video, watch ms, completed, at epoch ms).
+pub type RecentView = (VideoId, i64, bool, i64);
+
 /// What a person said they are not interested in: videos, and creators.
 pub type Hidden = (HashSet<VideoId>, HashSet<UserId>);
 
@@ -37,6 +40,8 @@ pub struct CellCache {
     pub people: Cache<UserId, PersonRef>,
     pub likes: Cache<UserId, Arc<HashSet<VideoId>>>,
     pub not_interested: Cache<UserId, Arc<Hidden>>,
+    /// A person's recent views, newest first: (video, watch ms, completed, at).
+    pub recent_views: Cache<UserId, Arc<Vec<RecentView>>>,
 }
 
 impl CellCache {
@@ -58,6 +63,7 @@ impl CellCache {
             people: cache(200_000),
             likes: cache(200_000),
             not_interested: cache(200_000),
+            recent_views: cache(200_000),
         }
     }
 }

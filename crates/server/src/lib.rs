@@ -21,6 +21,7 @@ pub mod ledger;
 pub mod ops;
 pub mod platform;
 pub mod policy;
+pub mod ranker;
 pub mod seed;
 mod web;
 
@@ -31,14 +32,29 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// How often each region's engagement ranker is retrained from its own events.
+pub const RANKER_RETRAIN: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Serves the platform on `listener` until `shutdown` resolves.
 pub async fn run(
     listener: TcpListener,
     platform: Arc<Platform>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = api::router(platform);
-    axum::serve(listener, app)
+    let app = api::router(platform.clone());
+    // Retrain every region's ranker now and then on a schedule; stops with the server.
+    let trainer = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(RANKER_RETRAIN);
+        loop {
+            tick.tick().await;
+            if let Err(e) = ranker::train_all(&platform).await {
+                tracing::warn!(error = %e, "ranker training failed; serving the previous model");
+            }
+        }
+    });
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    trainer.abort();
+    served
 }

@@ -40,6 +40,8 @@ pub struct Cell {
     kms: LocalKms,
     /// The cell's in-memory feed state (see [`crate::cache`]).
     pub cache: crate::cache::CellCache,
+    /// The engagement ranker trained on this region's events (see [`crate::ranker`]).
+    ranker: std::sync::RwLock<Option<Arc<crate::ranker::RegionRanker>>>,
     /// Key of the keyed hash that indexes emails (uniqueness without storing them in clear).
     index_key: [u8; 32],
     /// This region's transfer ledger (the gateway appends decisions with this region as source).
@@ -99,6 +101,7 @@ impl Cell {
             kms,
             index_key,
             cache: Default::default(),
+            ranker: Default::default(),
             ledger,
         })
     }
@@ -127,6 +130,17 @@ impl Cell {
             account.user_id.0,
             &wrapped,
         )?)
+    }
+
+    /// The region's trained engagement ranker, if enough events exist to train one.
+    pub fn ranker(&self) -> Option<Arc<crate::ranker::RegionRanker>> {
+        self.ranker.read().ok().and_then(|r| r.clone())
+    }
+
+    pub fn set_ranker(&self, ranker: Arc<crate::ranker::RegionRanker>) {
+        if let Ok(mut slot) = self.ranker.write() {
+            *slot = Some(ranker);
+        }
     }
 
     /// The person's follow list, from memory when fresh.
@@ -177,6 +191,22 @@ impl Cell {
         let n = Arc::new((videos.into_iter().collect(), creators.into_iter().collect()));
         self.cache.not_interested.insert(user, n.clone());
         Ok(n)
+    }
+
+    /// How many recent views feed a person's interest profile.
+    pub const RECENT_VIEWS: i64 = 300;
+
+    /// The person's recent views, newest first.
+    pub async fn recent_views(
+        &self,
+        user: UserId,
+    ) -> Result<Arc<Vec<crate::cache::RecentView>>, AppError> {
+        if let Some(v) = self.cache.recent_views.get(&user) {
+            return Ok(v);
+        }
+        let v = Arc::new(self.store.recent_views(user, Self::RECENT_VIEWS).await?);
+        self.cache.recent_views.insert(user, v.clone());
+        Ok(v)
     }
 
     /// Display references of people of this cell, from memory when fresh.

@@ -739,6 +739,70 @@ impl CellStore {
         Ok(())
     }
 
+    /// The region's newest `limit` view events, returned oldest first:
+    /// `(user, video, watch_ms, completed, at)`. Training data of the region's ranker.
+    pub async fn view_events_for_training(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(UserId, VideoId, i64, bool, i64)>, StoreError> {
+        let mut rows: Vec<(UserId, VideoId, i64, bool, i64)> = sqlx::query(
+            "SELECT user_id, video_id, watch_ms, completed, created_at FROM view_events
+             ORDER BY created_at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            (
+                UserId(r.get(0)),
+                VideoId(r.get(1)),
+                r.get(2),
+                r.get::<i64, _>(3) != 0,
+                r.get(4),
+            )
+        })
+        .collect();
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Every like in this region: `(user, video)`.
+    pub async fn all_likes(&self) -> Result<Vec<(UserId, VideoId)>, StoreError> {
+        Ok(sqlx::query("SELECT user_id, video_id FROM likes")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(|r| (UserId(r.get(0)), VideoId(r.get(1))))
+            .collect())
+    }
+
+    /// The person's most recent views, newest first: `(video, watch_ms, completed, at)`.
+    pub async fn recent_views(
+        &self,
+        user: UserId,
+        limit: i64,
+    ) -> Result<Vec<(VideoId, i64, bool, i64)>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT video_id, watch_ms, completed, created_at FROM view_events
+             WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2",
+        )
+        .bind(user.0)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(|r| {
+            (
+                VideoId(r.get(0)),
+                r.get(1),
+                r.get::<i64, _>(2) != 0,
+                r.get(3),
+            )
+        })
+        .collect())
+    }
+
     pub async fn mark_not_interested(
         &self,
         user: UserId,

@@ -86,3 +86,13 @@ pub struct FeedItem {
     pub video: VideoJson,
     pub reason: Reason,
 }
+
+/// A page of the For You feed, with the ranking that produced it.
+#[derive(Debug, Serialize)]
+pub struct FeedPage {
+    pub items: Vec<FeedItem>,
+    pub next_cursor: Option<String>,
+    /// The ranking model version: a region's trained ranker (`<region>-<trained at ms>`),
+    /// `interest-v1` before one is trained, or `trending-v1` (no profiling).
+    pub model: String,
+}

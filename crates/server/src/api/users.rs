@@ -60,11 +60,23 @@ pub async fn following_feed(
     Ok(Json(feed::following(&p, &v, q.cursor.as_deref(), limit).await?).into_response())
 }
 
+#[derive(serde::Deserialize)]
+pub struct ForYouQuery {
+    cursor: Option<String>,
+    limit: Option<i64>,
+    /// `personal` (default) or `trending` (no profiling).
+    #[serde(default)]
+    mode: feed::FeedMode,
+}
+
 pub async fn for_you_feed(
     State(p): State<Arc<Platform>>,
     MaybeViewer(v): MaybeViewer,
-    ApiQuery(q): ApiQuery<PageQuery>,
+    ApiQuery(q): ApiQuery<ForYouQuery>,
 ) -> Result<Response, AppError> {
     let limit = cursor::limit(q.limit, 10)?;
-    Ok(Json(feed::for_you(&p, v.as_ref(), q.cursor.as_deref(), limit).await?).into_response())
+    Ok(
+        Json(feed::for_you(&p, v.as_ref(), q.cursor.as_deref(), limit, q.mode).await?)
+            .into_response(),
+    )
 }

@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod erasure;
 pub mod feed;
+pub mod interest;
 pub mod keys;
 pub mod social;
 pub mod videos;

@@ -344,6 +344,7 @@ pub async fn record_view(
         .store
         .insert_view(viewer.user, id, watch_ms, completed, reelm_core::now_ms())
         .await?;
+    viewer.home.cache.recent_views.invalidate(&viewer.user);
     gateway::video_counters(
         &viewer.home,
         &cell,

@@ -1,0 +1,129 @@
+//! A person's interest profile, rebuilt from their own behavior in their home cell on every
+//! feed request (served from the cell's caches, which each new view, like or "not interested"
+//! invalidates), so the next page reflects the last swipe.
+//!
+//! Two horizons: a long-term profile over the last few hundred views and all likes, and a
+//! short-term one over the last [`SHORT_TERM`] views, weighted up. Signals per video: a like,
+//! a completed view, a long watch, a quick skip; they credit or debit the video's hashtags and
+//! creator. Nothing here leaves the home cell: the profile is derived data of the person.
+
+use crate::auth::Viewer;
+use crate::error::AppError;
+use crate::platform::CandidatePool;
+use reelm_core::{UserId, VideoId};
+use std::collections::{HashMap, HashSet};
+
+/// Views counted as the short-term session interest.
+pub const SHORT_TERM: usize = 10;
+/// A view shorter than this that did not complete is a skip.
+const SKIP_MS: i64 = 1_500;
+/// A view at least this long is interest even when it did not complete.
+const LONG_WATCH_MS: i64 = 3_000;
+
+#[derive(Debug, Default)]
+pub struct Interest {
+    /// Hashtag → affinity (positive: wants more; negative: skips it).
+    pub tags: HashMap<String, f64>,
+    pub creators: HashMap<UserId, f64>,
+    /// Videos viewed since `seen_since_ms` (not shown again while unseen ones remain).
+    pub seen: HashSet<VideoId>,
+    /// Followed creators.
+    pub follows: HashSet<UserId>,
+    /// Number of behavioral events the profile is built from.
+    pub events: usize,
+}
+
+impl Interest {
+    /// Builds the profile of `viewer` against the videos of `pool` (signals about videos
+    /// outside the pool carry no hashtags and count only for their creator when known).
+    pub async fn build(
+        viewer: &Viewer,
+        pool: &CandidatePool,
+        seen_since_ms: i64,
+    ) -> Result<Interest, AppError> {
+        let home = &viewer.home;
+        let views = home.recent_views(viewer.user).await?;
+        let likes = home.likes(viewer.user).await?;
+        let follows = home.followees(viewer.user).await?;
+        let by_id: HashMap<VideoId, usize> = pool
+            .iter()
+            .enumerate()
+            .map(|(i, (_, v))| (v.id, i))
+            .collect();
+        let mut me = Interest {
+            follows: follows.iter().copied().collect(),
+            ..Default::default()
+        };
+        let credit = |me: &mut Interest, video: VideoId, weight: f64| {
+            if let Some(&i) = by_id.get(&video) {
+                let v = &pool[i].1;
+                for tag in v.hashtags.split_whitespace() {
+                    *me.tags.entry(tag.to_owned()).or_default() += weight;
+                }
+                *me.creators.entry(v.creator_id).or_default() += weight * 0.7;
+            }
+        };
+        for (n, (video, watch_ms, completed, at)) in views.iter().enumerate() {
+            let horizon = if n < SHORT_TERM { 2.0 } else { 1.0 };
+            let signal = if *completed {
+                1.5
+            } else if *watch_ms >= LONG_WATCH_MS {
+                0.5
+            } else if *watch_ms < SKIP_MS {
+                -0.7
+            } else {
+                0.0
+            };
+            credit(&mut me, *video, signal * horizon);
+            if *at >= seen_since_ms {
+                me.seen.insert(*video);
+            }
+            me.events += 1;
+        }
+        for video in likes.iter() {
+            credit(&mut me, *video, 3.0);
+            me.events += 1;
+        }
+        Ok(me)
+    }
+
+    /// Affinity of a video in [-1, 1] for its hashtags and creator, and the hashtag that
+    /// contributed most (for the explanation).
+    pub fn affinity(&self, hashtags: &str, creator: UserId) -> (f64, f64, Option<String>) {
+        affinity(&self.tags, &self.creators, hashtags, creator)
+    }
+}
+
+/// The affinity computation shared by serving ([`Interest`]) and training (the ranker replays
+/// events with running maps): weights are scaled by the largest magnitude so they fall in
+/// [-1, 1] whatever the amount of history.
+pub fn affinity(
+    tags: &HashMap<String, f64>,
+    creators: &HashMap<UserId, f64>,
+    hashtags: &str,
+    creator: UserId,
+) -> (f64, f64, Option<String>) {
+    let tag_scale = tags.values().fold(0.0f64, |a, w| a.max(w.abs())).max(1e-9);
+    let mut best: Option<(f64, &str)> = None;
+    let mut sum = 0.0;
+    let mut n = 0.0;
+    for tag in hashtags.split_whitespace() {
+        let w = tags.get(tag).copied().unwrap_or(0.0) / tag_scale;
+        sum += w;
+        n += 1.0;
+        if w > 0.0 && best.is_none_or(|(b, _)| w > b) {
+            best = Some((w, tag));
+        }
+    }
+    let tag_affinity = if n > 0.0 { sum / n } else { 0.0 };
+    let creator_scale = creators
+        .values()
+        .fold(0.0f64, |a, w| a.max(w.abs()))
+        .max(1e-9);
+    let creator_affinity = creators.get(&creator).copied().unwrap_or(0.0) / creator_scale;
+    (
+        tag_affinity,
+        creator_affinity,
+        best.map(|(_, t)| t.to_owned()),
+    )
+}

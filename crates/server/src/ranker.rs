@@ -1,0 +1,153 @@
+//! The region's engagement ranker (see `reelm_feed::engagement`): trained from the region's own
+//! view events and likes only, kept in the cell, retrained on a schedule. Features are computed
+//! the same way for training (as of each event) and for serving (from the person's profile).
+
+use crate::error::AppError;
+use crate::ops::interest::Interest;
+use crate::platform::{Cell, Platform};
+use reelm_core::{UserId, VideoId};
+use reelm_feed::engagement::{EngagementModel, Features};
+use reelm_store::VideoRow;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// At most this many of the region's newest view events train the ranker.
+pub const TRAINING_EVENTS: i64 = 300_000;
+/// Fewer examples than this and the feed keeps its hand-set weights.
+pub const MIN_EXAMPLES: usize = 200;
+
+/// A trained model plus the per-video statistics it needs at serving time.
+#[derive(Debug)]
+pub struct RegionRanker {
+    pub model: EngagementModel,
+    /// Smoothed completion rate of each video among this region's viewers.
+    pub completion_rate: HashMap<VideoId, f64>,
+}
+
+/// The serving features of one candidate for one person.
+pub fn features(interest: &Interest, ranker: &RegionRanker, v: &VideoRow, now_ms: i64) -> Features {
+    let (tag, creator, _) = interest.affinity(&v.hashtags, v.creator_id);
+    item_features(
+        tag,
+        creator,
+        ranker.completion_rate.get(&v.id).copied().unwrap_or(0.5),
+        v,
+        now_ms,
+    )
+}
+
+fn item_features(
+    tag: f64,
+    creator: f64,
+    completion_rate: f64,
+    v: &VideoRow,
+    at_ms: i64,
+) -> Features {
+    let age_days = ((at_ms - v.created_at).max(0) as f64) / 86_400_000.0;
+    [
+        1.0,
+        tag,
+        creator,
+        completion_rate,
+        (v.like_count as f64).ln_1p() / 10.0,
+        age_days.ln_1p() / 5.0,
+    ]
+}
+
+/// Running affinity of one person while replaying events in order.
+#[derive(Default)]
+struct Running {
+    tags: HashMap<String, f64>,
+    creators: HashMap<UserId, f64>,
+}
+
+impl Running {
+    fn affinity(&self, v: &VideoRow) -> (f64, f64) {
+        // The same normalisation as serving, so training matches it.
+        let (t, c, _) =
+            crate::ops::interest::affinity(&self.tags, &self.creators, &v.hashtags, v.creator_id);
+        (t, c)
+    }
+
+    fn credit(&mut self, v: &VideoRow, weight: f64) {
+        for tag in v.hashtags.split_whitespace() {
+            *self.tags.entry(tag.to_owned()).or_default() += weight;
+        }
+        *self.creators.entry(v.creator_id).or_default() += weight * 0.7;
+    }
+}
+
+/// Trains the ranker of `cell` from its own events. Videos are public, so their metadata may
+/// be read from whichever cell holds them; behavior is read from `cell` only.
+pub async fn train(p: &Platform, cell: &Cell) -> Result<Option<RegionRanker>, AppError> {
+    let events = cell.store.view_events_for_training(TRAINING_EVENTS).await?;
+    let likes: HashSet<(UserId, VideoId)> = cell.store.all_likes().await?.into_iter().collect();
+    let mut ids: Vec<VideoId> = events.iter().map(|e| e.1).collect();
+    ids.sort();
+    ids.dedup();
+    let mut videos: HashMap<VideoId, VideoRow> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        for c in p.cells() {
+            for v in c.store.videos(chunk).await? {
+                videos.insert(v.id, v);
+            }
+        }
+    }
+    let mut people: HashMap<UserId, Running> = HashMap::new();
+    let mut stats: HashMap<VideoId, (f64, f64)> = HashMap::new();
+    let mut examples = Vec::with_capacity(events.len());
+    for (user, video, watch_ms, completed, at) in &events {
+        let Some(v) = videos.get(video) else { continue };
+        let person = people.entry(*user).or_default();
+        let (tag, creator) = person.affinity(v);
+        let (done, seen) = stats.get(video).copied().unwrap_or((0.0, 0.0));
+        let x = item_features(tag, creator, (done + 1.0) / (seen + 2.0), v, *at);
+        let liked = likes.contains(&(*user, *video));
+        examples.push((x, *completed, liked));
+        // Only now does the event become known: update the person and the item.
+        let signal = if *completed {
+            1.5
+        } else if *watch_ms >= 3_000 {
+            0.5
+        } else if *watch_ms < 1_500 {
+            -0.7
+        } else {
+            0.0
+        };
+        person.credit(v, signal + if liked { 3.0 } else { 0.0 });
+        let s = stats.entry(*video).or_default();
+        s.0 += f64::from(u8::from(*completed));
+        s.1 += 1.0;
+    }
+    if examples.len() < MIN_EXAMPLES {
+        return Ok(None);
+    }
+    let version = format!("{}-{}", cell.id(), reelm_core::now_ms());
+    let model = EngagementModel::train(version, &examples);
+    let completion_rate = stats
+        .into_iter()
+        .map(|(v, (done, seen))| (v, (done + 1.0) / (seen + 2.0)))
+        .collect();
+    Ok(Some(RegionRanker {
+        model,
+        completion_rate,
+    }))
+}
+
+/// Trains every cell's ranker and installs it.
+pub async fn train_all(p: &Platform) -> Result<(), AppError> {
+    for cell in p.cells() {
+        if let Some(r) = train(p, cell).await? {
+            tracing::info!(
+                region = %cell.id(),
+                version = %r.model.version,
+                examples = r.model.trained_on,
+                completion_auc = ?r.model.completion_auc,
+                like_auc = ?r.model.like_auc,
+                "ranker trained"
+            );
+            cell.set_ranker(Arc::new(r));
+        }
+    }
+    Ok(())
+}
