@@ -64,6 +64,11 @@ enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Operator (staff) accounts.
+    Operators {
+        #[command(subcommand)]
+        command: OperatorsCommand,
+    },
     /// Offline evaluation of the recommender against baselines on real interaction data.
     Eval(EvalArgs),
     /// Train each region's engagement ranker from that region's own events and print it
@@ -114,6 +119,25 @@ enum KeysCommand {
         /// After every data key is re-wrapped, retire (forget) the older region keys.
         #[arg(long)]
         retire_old: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum OperatorsCommand {
+    /// Create an operator in a region; prints the generated password and the TOTP
+    /// provisioning URI (otpauth://) once. Both are required to sign in.
+    Add {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// The operator's home region (jurisdiction), e.g. eu.
+        #[arg(long)]
+        region: String,
+        /// Sign-in name (a-z, 0-9, '_' and '.').
+        #[arg(long)]
+        name: String,
+        /// moderator, support, privacy_officer or engineer.
+        #[arg(long)]
+        role: String,
     },
 }
 
@@ -376,6 +400,30 @@ async fn run() -> Result<()> {
                     report.entries_per_sec, report.seconds
                 );
             }
+            Ok(())
+        }
+        Command::Operators {
+            command:
+                OperatorsCommand::Add {
+                    cfg,
+                    region,
+                    name,
+                    role,
+                },
+        } => {
+            let platform = open(load_config(&cfg, "reelm-data")?).await?;
+            let op = reelm_server::ops::operators::add_operator(&platform, &region, &name, &role)
+                .await?;
+            platform.close().await;
+            println!(
+                "operator {} ({}, home region {}) created",
+                op.name, op.role, op.region
+            );
+            println!("password (shown once): {}", op.password);
+            println!(
+                "TOTP provisioning URI (shown once): {}",
+                op.provisioning_uri
+            );
             Ok(())
         }
         Command::Keys {

@@ -46,6 +46,9 @@ pub struct Cell {
     index_key: [u8; 32],
     /// This region's transfer ledger (the gateway appends decisions with this region as source).
     pub ledger: crate::ledger::RegionLedger,
+    /// Serializes appends to the per-person access logs of this cell (see
+    /// [`crate::ops::operators`]).
+    pub access_log_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Cell {
@@ -103,6 +106,7 @@ impl Cell {
             cache: Default::default(),
             ranker: Default::default(),
             ledger,
+            access_log_lock: Default::default(),
         })
     }
 
@@ -128,6 +132,17 @@ impl Cell {
             &self.kms,
             self.id().as_str(),
             account.user_id.0,
+            &wrapped,
+        )?)
+    }
+
+    /// Unwraps the data key of a non-person owner (an operator) stored as `wrapped`.
+    pub fn open_key(&self, owner: i64, wrapped: &[u8]) -> Result<DataKey, AppError> {
+        let wrapped = WrappedKey::from_bytes(wrapped)?;
+        Ok(reelm_vault::open_user_key(
+            &self.kms,
+            self.id().as_str(),
+            owner,
             &wrapped,
         )?)
     }

@@ -21,6 +21,8 @@ mod ledger;
 mod media;
 #[path = "integration/openapi.rs"]
 mod openapi;
+#[path = "integration/operators.rs"]
+mod operators;
 #[path = "integration/residency.rs"]
 mod residency;
 #[path = "integration/social.rs"]

@@ -12,6 +12,7 @@ mod db;
 pub mod directory;
 pub mod erasure;
 pub mod ledger;
+pub mod operators;
 pub mod registry;
 mod schema;
 
@@ -20,6 +21,7 @@ pub use db::{BulkValue, Db, Dialect, StoreError};
 pub use directory::{DirectoryEntry, DirectoryStore};
 pub use erasure::{ErasurePlan, ErasureReceiptRow, UserKeyRow};
 pub use ledger::{CheckpointRow, LedgerRow};
+pub use operators::OperatorRow;
 
 #[cfg(test)]
 mod tests;

@@ -247,6 +247,52 @@ pub static TABLES: &[TableSpec] = &[
             ("signature", Operational),
         ],
     },
+    // Operators are staff, not people using the platform: operational, no owner. The TOTP
+    // secret is sealed under the operator's own data key, wrapped by the region key.
+    TableSpec {
+        name: "operators",
+        scope: Scope::Cell,
+        owner_column: None,
+        columns: &[
+            ("operator_id", Operational),
+            ("name", Operational),
+            ("role", Operational),
+            ("home_region", Operational),
+            ("password_hash", Operational),
+            ("wrapped_key", Operational),
+            ("totp_secret_enc", Operational),
+            ("created_at", Operational),
+        ],
+    },
+    TableSpec {
+        name: "operator_sessions",
+        scope: Scope::Cell,
+        owner_column: None,
+        columns: &[
+            ("token_hash", Operational),
+            ("operator_id", Operational),
+            ("created_at", Operational),
+            ("expires_at", Operational),
+        ],
+    },
+    // Who accessed (or tried to access) a person's personal data: one hash chain per person,
+    // kept in the person's home cell. It says something about the person, so it is personal
+    // with the person as owner: the residency audit checks its placement and erasure removes
+    // the person's whole chain (never a piece of another person's chain).
+    TableSpec {
+        name: "access_log",
+        scope: Scope::Cell,
+        owner_column: Some("person_id"),
+        columns: &[
+            ("person_id", Personal),
+            ("seq", Personal),
+            ("at_ms", Personal),
+            ("kind", Personal),
+            ("payload", Personal),
+            ("prev_hash", Personal),
+            ("hash", Personal),
+        ],
+    },
     TableSpec {
         name: "schema_migrations",
         scope: Scope::Directory,

@@ -145,6 +145,35 @@ pub static CELL_MIGRATIONS: &[Migration] = &[
             signature {blob} NOT NULL)",
         ],
     },
+    Migration {
+        version: 5,
+        name: "operators, their sessions and the per-person access log",
+        statements: &[
+            "CREATE TABLE operators (
+            operator_id BIGINT PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL,
+            home_region TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            wrapped_key {blob} NOT NULL,
+            totp_secret_enc {blob} NOT NULL,
+            created_at BIGINT NOT NULL)",
+            "CREATE TABLE operator_sessions (
+            token_hash TEXT PRIMARY KEY,
+            operator_id BIGINT NOT NULL,
+            created_at BIGINT NOT NULL,
+            expires_at BIGINT NOT NULL)",
+            "CREATE TABLE access_log (
+            person_id BIGINT NOT NULL,
+            seq BIGINT NOT NULL,
+            at_ms BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            prev_hash {blob} NOT NULL,
+            hash {blob} NOT NULL,
+            PRIMARY KEY (person_id, seq))",
+        ],
+    },
 ];
 
 pub static DIRECTORY_MIGRATIONS: &[Migration] = &[Migration {

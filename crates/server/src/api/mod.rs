@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod model;
+pub mod operators;
 pub mod regions;
 pub mod users;
 pub mod videos;
@@ -32,6 +33,13 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/auth/logout", post(accounts::log_out))
         .route("/me", get(accounts::me).delete(accounts::erase_me))
         .route("/me/data-location", get(accounts::data_location))
+        .route("/me/access-log", get(operators::my_access_log))
+        .route("/ops/login", post(operators::log_in))
+        .route("/ops/me", get(operators::me))
+        .route(
+            "/ops/people/{handle}/personal",
+            get(operators::read_personal),
+        )
         .route(
             "/videos",
             post(videos::upload).layer(axum::extract::DefaultBodyLimit::max(upload_limit)),

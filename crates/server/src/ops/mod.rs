@@ -7,5 +7,6 @@ pub mod erasure;
 pub mod feed;
 pub mod interest;
 pub mod keys;
+pub mod operators;
 pub mod social;
 pub mod videos;

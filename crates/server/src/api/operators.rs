@@ -1,0 +1,60 @@
+//! Operator access: operator sign-in, reads of a person's personal data decided by Cedar, and
+//! the person's own access log.
+
+use super::{ApiJson, ApiQuery, PageQuery, json};
+use crate::auth::Viewer;
+use crate::cursor;
+use crate::error::AppError;
+use crate::ops::operators::{self as ops, Operator, OpsLogIn, PersonalQuery};
+use crate::platform::Platform;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+/// `POST /api/ops/login`: password and TOTP, both required; sets the `reelm_ops` cookie.
+pub async fn log_in(
+    State(p): State<Arc<Platform>>,
+    ApiJson(req): ApiJson<OpsLogIn>,
+) -> Result<Response, AppError> {
+    let (op, cell, token) = ops::log_in(&p, req).await?;
+    let mut resp = json(StatusCode::OK, op);
+    if let Ok(v) = ops::ops_cookie(cell.id(), &token, p.config.cookie_secure).parse() {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+/// `GET /api/ops/me`: the signed-in operator.
+pub async fn me(op: Operator) -> Response {
+    Json(ops::OperatorJson {
+        id: op.row.operator_id.to_string(),
+        name: op.row.name.clone(),
+        role: op.row.role.clone(),
+        region: op.row.home_region.clone(),
+    })
+    .into_response()
+}
+
+/// `GET /api/ops/people/{handle}/personal?purpose=&ticket=`.
+pub async fn read_personal(
+    State(p): State<Arc<Platform>>,
+    op: Operator,
+    Path(handle): Path<String>,
+    ApiQuery(q): ApiQuery<PersonalQuery>,
+) -> Result<Response, AppError> {
+    Ok(Json(ops::read_personal(&p, &op, &handle, q).await?).into_response())
+}
+
+/// `GET /api/me/access-log`: who accessed (or tried to access) my personal data, newest first.
+pub async fn my_access_log(
+    v: Viewer,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<Response, AppError> {
+    let limit = cursor::limit(q.limit, 20)?;
+    Ok(
+        Json(ops::my_access_log(&v.home, v.user, q.cursor.as_deref(), limit).await?)
+            .into_response(),
+    )
+}

@@ -1,0 +1,723 @@
+//! Operator access (issue 3, item 5): operator accounts (Argon2id password + TOTP, both
+//! required), their sessions, authorization of every access to a person's personal data with
+//! the Cedar policies in `policy/operator-access.cedar` (default deny), and the access log:
+//! every decision, allow or deny, appended to a hash chain kept per person in the person's home
+//! cell, which the person can list (`GET /api/me/access-log`).
+//!
+//! Tickets, in this slice: a ticket counts as open when its id has the ticket format
+//! `^[A-Z]+-[0-9]+$` (e.g. `SUP-123`); there is no ticket system to ask yet.
+
+use crate::auth;
+use crate::error::AppError;
+use crate::platform::{Cell, Platform};
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicySet, Request, RestrictedExpression,
+};
+use reelm_core::{ErrorCode, RegionId, UserId};
+use reelm_store::{LedgerRow, OperatorRow};
+use reelm_vault::{ChainBuilder, ChainEntry, ChainVerifier, ChainViolation};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+
+/// The Cedar policies an auditor reads.
+pub const POLICY: &str = include_str!("../../../../policy/operator-access.cedar");
+/// The operator session cookie: `<home region>.<token>`, separate from people's sessions.
+pub const OPS_COOKIE: &str = "reelm_ops";
+/// Operator sessions last 8 hours (one shift).
+pub const OPS_SESSION_TTL_MS: i64 = 8 * 3600 * 1000;
+/// Kind of an access-log entry for a read of personal data.
+pub const KIND_READ_PERSONAL: &str = "read_personal";
+/// Purposes an operator may declare.
+pub const PURPOSES: [&str; 3] = ["support_ticket", "legal_request", "safety_review"];
+/// Operator roles.
+pub const ROLES: [&str; 4] = ["moderator", "support", "privacy_officer", "engineer"];
+
+// ---- TOTP (RFC 6238: SHA-1, 6 digits, 30 s, one step of skew) ----------------------------------
+
+fn totp(secret: &[u8]) -> Result<totp_rs::Totp, AppError> {
+    totp_rs::Builder::new()
+        .with_secret(secret.to_vec())
+        .build()
+        .map_err(|e| AppError::Internal(format!("totp: {e}")))
+}
+
+/// The current code for `secret` (what an authenticator app shows).
+pub fn totp_code(secret: &[u8], unix_secs: u64) -> Result<String, AppError> {
+    Ok(totp(secret)?.generate(unix_secs).to_string())
+}
+
+fn totp_ok(secret: &[u8], code: &str) -> bool {
+    let now = (reelm_core::now_ms().max(0) / 1000) as u64;
+    totp(secret)
+        .map(|t| t.check(code.trim(), now).is_some())
+        .unwrap_or(false)
+}
+
+/// RFC 4648 base32 without padding, as authenticator apps expect in `otpauth://` URIs.
+pub fn base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let (mut buf, mut bits) = (0u32, 0u32);
+    for &b in bytes {
+        buf = (buf << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((buf >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((buf << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+fn percent(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+// ---- operators ----------------------------------------------------------------------------------
+
+/// A new operator's credentials, shown once by `reelm operators add`.
+pub struct NewOperator {
+    pub operator_id: i64,
+    pub name: String,
+    pub role: String,
+    pub region: String,
+    pub password: String,
+    pub totp_secret: Vec<u8>,
+    pub provisioning_uri: String,
+}
+
+impl std::fmt::Debug for NewOperator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewOperator")
+            .field("operator_id", &self.operator_id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_name(name: &str) -> Result<(), AppError> {
+    let ok = (3..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::user(
+            ErrorCode::ValidationFailed,
+            "operator name: 3 to 32 characters of a-z, 0-9, '_' and '.'",
+        ))
+    }
+}
+
+/// Creates an operator in `region`'s cell with a generated password and TOTP secret. The TOTP
+/// secret is stored sealed under the operator's own data key (wrapped by the region key).
+pub async fn add_operator(
+    p: &Platform,
+    region: &str,
+    name: &str,
+    role: &str,
+) -> Result<NewOperator, AppError> {
+    check_name(name)?;
+    if !ROLES.contains(&role) {
+        return Err(AppError::user(
+            ErrorCode::ValidationFailed,
+            format!("role must be one of {}", ROLES.join(", ")),
+        ));
+    }
+    let cell = RegionId::new(region)
+        .ok()
+        .and_then(|r| p.cell(&r).cloned())
+        .ok_or_else(|| {
+            AppError::user(
+                ErrorCode::ValidationFailed,
+                format!("unknown region {region:?}"),
+            )
+        })?;
+    let id = reelm_core::ids::next_id();
+    let password = auth::random_token();
+    let secret: [u8; 20] = rand::random();
+    let (key, wrapped) = cell.new_user_key(UserId(id))?;
+    let row = OperatorRow {
+        operator_id: id,
+        name: name.to_owned(),
+        role: role.to_owned(),
+        home_region: cell.id().to_string(),
+        password_hash: auth::hash_password(password.clone()).await?,
+        wrapped_key: wrapped.to_bytes(),
+        totp_secret_enc: cell.seal(
+            &key,
+            UserId(id),
+            "operators",
+            "totp_secret_enc",
+            &hex::encode(secret),
+        ),
+        created_at: reelm_core::now_ms(),
+    };
+    cell.store
+        .insert_operator(&row)
+        .await
+        .map_err(|e| match e {
+            reelm_store::StoreError::Unique(_) => AppError::user(
+                ErrorCode::ValidationFailed,
+                format!("an operator named {name:?} already exists in {region}"),
+            ),
+            e => e.into(),
+        })?;
+    let label = percent(&format!("reelm:{name}@{}", cell.id()));
+    let provisioning_uri = format!(
+        "otpauth://totp/{label}?secret={}&issuer=reelm&algorithm=SHA1&digits=6&period=30",
+        base32(&secret)
+    );
+    Ok(NewOperator {
+        operator_id: id,
+        name: row.name,
+        role: row.role,
+        region: row.home_region,
+        password,
+        totp_secret: secret.to_vec(),
+        provisioning_uri,
+    })
+}
+
+fn totp_secret(cell: &Cell, op: &OperatorRow) -> Result<Vec<u8>, AppError> {
+    let key = cell.open_key(op.operator_id, &op.wrapped_key)?;
+    let text = cell.unseal(
+        &key,
+        UserId(op.operator_id),
+        "operators",
+        "totp_secret_enc",
+        &op.totp_secret_enc,
+    )?;
+    hex::decode(text).map_err(|_| AppError::Internal("stored TOTP secret is not hex".into()))
+}
+
+#[derive(Deserialize)]
+pub struct OpsLogIn {
+    pub name: String,
+    pub region: String,
+    pub password: String,
+    pub totp: String,
+}
+
+impl std::fmt::Debug for OpsLogIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpsLogIn")
+            .field("name", &self.name)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The signed-in operator, as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct OperatorJson {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub region: String,
+}
+
+fn operator_json(o: &OperatorRow) -> OperatorJson {
+    OperatorJson {
+        id: o.operator_id.to_string(),
+        name: o.name.clone(),
+        role: o.role.clone(),
+        region: o.home_region.clone(),
+    }
+}
+
+/// Checks password and TOTP (both required) and opens a session in the operator's home cell.
+/// Returns the operator, their cell and the session token (only its hash is stored).
+pub async fn log_in(
+    p: &Platform,
+    req: OpsLogIn,
+) -> Result<(OperatorJson, Arc<Cell>, String), AppError> {
+    let wrong = || {
+        AppError::user(
+            ErrorCode::WrongCredentials,
+            "wrong operator name, region, password or TOTP code",
+        )
+    };
+    let cell = RegionId::new(&req.region)
+        .ok()
+        .and_then(|r| p.cell(&r).cloned());
+    let op = match &cell {
+        Some(c) => c.store.operator_by_name(&req.name).await?,
+        None => None,
+    };
+    let stored = op.as_ref().map(|o| o.password_hash.clone());
+    let password_ok = auth::verify_password(req.password, stored).await?;
+    let (Some(cell), Some(op)) = (cell, op) else {
+        return Err(wrong());
+    };
+    if !password_ok || !totp_ok(&totp_secret(&cell, &op)?, &req.totp) {
+        return Err(wrong());
+    }
+    let token = auth::random_token();
+    let now = reelm_core::now_ms();
+    cell.store
+        .insert_operator_session(
+            &auth::token_hash(&token),
+            op.operator_id,
+            now,
+            now + OPS_SESSION_TTL_MS,
+        )
+        .await?;
+    Ok((operator_json(&op), cell, token))
+}
+
+/// `Set-Cookie` for an operator session: HttpOnly, SameSite=Strict, only sent to `/api/ops`.
+pub fn ops_cookie(region: &RegionId, token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    let max_age = OPS_SESSION_TTL_MS / 1000;
+    format!(
+        "{OPS_COOKIE}={region}.{token}; Path=/api/ops; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    )
+}
+
+/// The signed-in operator, checked by type.
+#[derive(Clone, Debug)]
+pub struct Operator {
+    pub row: OperatorRow,
+    pub home: Arc<Cell>,
+}
+
+impl axum::extract::FromRequestParts<Arc<Platform>> for Operator {
+    type Rejection = AppError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        p: &Arc<Platform>,
+    ) -> Result<Self, AppError> {
+        let none = || AppError::user(ErrorCode::Unauthenticated, "operator sign-in required");
+        let raw = auth::cookie(&parts.headers, OPS_COOKIE).ok_or_else(none)?;
+        let (region, token) = raw.split_once('.').ok_or_else(none)?;
+        let cell = RegionId::new(region)
+            .ok()
+            .and_then(|r| p.cell(&r).cloned())
+            .ok_or_else(none)?;
+        let id = cell
+            .store
+            .operator_session(&auth::token_hash(token), reelm_core::now_ms())
+            .await?
+            .ok_or_else(none)?;
+        let row = cell.store.operator(id).await?.ok_or_else(none)?;
+        Ok(Operator { row, home: cell })
+    }
+}
+
+// ---- authorization (Cedar) ----------------------------------------------------------------------
+
+/// The parsed policy set and an authorizer, built once.
+pub struct OperatorPolicy {
+    policies: PolicySet,
+    authorizer: Authorizer,
+}
+
+impl std::fmt::Debug for OperatorPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorPolicy").finish_non_exhaustive()
+    }
+}
+
+/// What an operator asks to do and about whom.
+#[derive(Clone, Debug)]
+pub struct AccessRequest<'a> {
+    pub operator_id: i64,
+    pub role: &'a str,
+    pub operator_region: &'a str,
+    pub person: UserId,
+    pub person_region: &'a str,
+    pub purpose: &'a str,
+    pub ticket: &'a str,
+}
+
+/// Cedar's answer with the reasons the person will read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessDecision {
+    pub allowed: bool,
+    pub reason: String,
+}
+
+/// This slice's "open ticket": a ticket id of the format `^[A-Z]+-[0-9]+$`.
+pub fn ticket_open(ticket: &str) -> bool {
+    match ticket.split_once('-') {
+        Some((a, b)) => {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.bytes().all(|c| c.is_ascii_uppercase())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        }
+        None => false,
+    }
+}
+
+fn uid(ty: &str, id: &str) -> Result<EntityUid, AppError> {
+    let ty = EntityTypeName::from_str(ty).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok(EntityUid::from_type_name_and_id(ty, EntityId::new(id)))
+}
+
+fn s(v: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(v.to_owned())
+}
+
+impl OperatorPolicy {
+    pub fn parse(text: &str) -> Result<OperatorPolicy, String> {
+        Ok(OperatorPolicy {
+            policies: text.parse().map_err(|e| format!("{e}"))?,
+            authorizer: Authorizer::new(),
+        })
+    }
+
+    /// The embedded `policy/operator-access.cedar`.
+    pub fn embedded() -> &'static OperatorPolicy {
+        static P: OnceLock<OperatorPolicy> = OnceLock::new();
+        P.get_or_init(|| OperatorPolicy::parse(POLICY).expect("the embedded Cedar policy parses"))
+    }
+
+    /// Decides `read_personal` for `r`. Default deny; the reason lists the `@reason` of each
+    /// determining policy.
+    pub fn decide(&self, r: &AccessRequest<'_>) -> Result<AccessDecision, AppError> {
+        let internal = |e: &dyn std::fmt::Display| AppError::Internal(format!("cedar: {e}"));
+        let principal = uid("Operator", &r.operator_id.to_string())?;
+        let resource = uid("Person", &r.person.0.to_string())?;
+        let action = uid("Action", KIND_READ_PERSONAL)?;
+        let operator = Entity::new(
+            principal.clone(),
+            HashMap::from([
+                ("role".to_owned(), s(r.role)),
+                ("region".to_owned(), s(r.operator_region)),
+            ]),
+            HashSet::new(),
+        )
+        .map_err(|e| internal(&e))?;
+        let person = Entity::new(
+            resource.clone(),
+            HashMap::from([("region".to_owned(), s(r.person_region))]),
+            HashSet::new(),
+        )
+        .map_err(|e| internal(&e))?;
+        let entities =
+            Entities::from_entities([operator, person], None).map_err(|e| internal(&e))?;
+        let context = Context::from_pairs([
+            ("purpose".to_owned(), s(r.purpose)),
+            ("ticket".to_owned(), s(r.ticket)),
+            (
+                "ticket_open".to_owned(),
+                RestrictedExpression::new_bool(ticket_open(r.ticket)),
+            ),
+        ])
+        .map_err(|e| internal(&e))?;
+        let request =
+            Request::new(principal, action, resource, context, None).map_err(|e| internal(&e))?;
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &entities);
+        let mut reasons: Vec<String> = response
+            .diagnostics()
+            .reason()
+            .map(|id| {
+                self.policies
+                    .annotation(id, "reason")
+                    .unwrap_or(id.as_ref())
+                    .to_owned()
+            })
+            .collect();
+        reasons.sort();
+        let allowed = response.decision() == Decision::Allow;
+        if let Some(e) = response.diagnostics().errors().next() {
+            tracing::warn!(error = %e, "cedar policy evaluation error (denied)");
+        }
+        let reason = if reasons.is_empty() {
+            "no policy permits this (default deny)".to_owned()
+        } else {
+            reasons.join("; ")
+        };
+        Ok(AccessDecision { allowed, reason })
+    }
+}
+
+// ---- the access log -----------------------------------------------------------------------------
+
+/// The canonical payload of an access-log entry.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AccessRecord {
+    pub operator_id: String,
+    pub operator: String,
+    pub role: String,
+    pub operator_region: String,
+    pub region: String,
+    pub purpose: String,
+    pub ticket: String,
+    pub decision: String,
+    pub reason: String,
+}
+
+fn to_entry(r: &LedgerRow) -> ChainEntry {
+    ChainEntry {
+        seq: r.seq.max(0) as u64,
+        at_ms: r.at_ms,
+        kind: r.kind.clone(),
+        payload: r.payload.clone(),
+        prev_hash: r.prev_hash.as_slice().try_into().unwrap_or([0; 32]),
+        hash: r.hash.as_slice().try_into().unwrap_or([0; 32]),
+    }
+}
+
+/// Appends one decision to `person`'s access log in their home `cell` (their own hash chain).
+pub async fn append_access(
+    cell: &Cell,
+    person: UserId,
+    record: &AccessRecord,
+) -> Result<ChainEntry, AppError> {
+    let payload = reelm_vault::canonical_json(record)?;
+    let _guard = cell.access_log_lock.lock().await;
+    let last = cell
+        .store
+        .access_entries(person, 0, i64::MAX, true, 1)
+        .await?
+        .pop();
+    let mut chain = ChainBuilder::resume(last.as_ref().map(to_entry).as_ref());
+    let e = chain.append(reelm_core::now_ms(), KIND_READ_PERSONAL, payload);
+    cell.store
+        .insert_access_entry(
+            person,
+            &LedgerRow {
+                seq: e.seq as i64,
+                at_ms: e.at_ms,
+                kind: e.kind.clone(),
+                payload: e.payload.clone(),
+                prev_hash: e.prev_hash.to_vec(),
+                hash: e.hash.to_vec(),
+            },
+        )
+        .await?;
+    Ok(e)
+}
+
+/// Verifies `person`'s whole access-log chain; `Ok(entries)` or the first violation.
+pub async fn verify_access_log(
+    cell: &Cell,
+    person: UserId,
+) -> Result<Result<u64, ChainViolation>, AppError> {
+    let mut v = ChainVerifier::new();
+    let mut after = 0;
+    loop {
+        let page = cell
+            .store
+            .access_entries(person, after, i64::MAX, false, 1000)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for r in &page {
+            if let Err(violation) = v.push(&to_entry(r)) {
+                return Ok(Err(violation));
+            }
+        }
+    }
+    Ok(Ok(v.report().entries))
+}
+
+/// The person's decrypted account fields, on an allowed read.
+#[derive(Clone, Debug, Serialize)]
+pub struct PersonalData {
+    pub id: String,
+    pub handle: String,
+    pub region: String,
+    pub email: String,
+    pub birth_date: String,
+    pub country: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PersonalQuery {
+    pub purpose: Option<String>,
+    pub ticket: Option<String>,
+}
+
+/// Decides an operator's read of `handle`'s personal data with Cedar, logs the decision in the
+/// person's home cell, then answers the data (allow) or 403 `forbidden` with the reason (deny).
+pub async fn read_personal(
+    p: &Platform,
+    op: &Operator,
+    handle: &str,
+    q: PersonalQuery,
+) -> Result<PersonalData, AppError> {
+    let not_found = || AppError::user(ErrorCode::NotFound, format!("person {handle:?} not found"));
+    let entry = p.directory.by_handle(handle).await?.ok_or_else(not_found)?;
+    let home = p.cell(&entry.region).cloned().ok_or_else(not_found)?;
+    let purpose = q.purpose.unwrap_or_default();
+    let ticket = q.ticket.unwrap_or_default();
+    let decision = OperatorPolicy::embedded().decide(&AccessRequest {
+        operator_id: op.row.operator_id,
+        role: &op.row.role,
+        operator_region: &op.row.home_region,
+        person: entry.user_id,
+        person_region: home.id().as_str(),
+        purpose: &purpose,
+        ticket: &ticket,
+    })?;
+    let record = AccessRecord {
+        operator_id: op.row.operator_id.to_string(),
+        operator: op.row.name.clone(),
+        role: op.row.role.clone(),
+        operator_region: op.row.home_region.clone(),
+        region: home.id().to_string(),
+        purpose,
+        ticket,
+        decision: if decision.allowed { "allow" } else { "deny" }.to_owned(),
+        reason: decision.reason.clone(),
+    };
+    // Logged before anything is read: no access without a trace.
+    append_access(&home, entry.user_id, &record).await?;
+    if !decision.allowed {
+        return Err(AppError::user(ErrorCode::Forbidden, decision.reason));
+    }
+    let me = crate::ops::accounts::me(p, &home, entry.user_id).await?;
+    Ok(PersonalData {
+        id: entry.user_id.to_string(),
+        handle: me.handle,
+        region: me.region,
+        email: me.email,
+        birth_date: me.birth_date,
+        country: me.country,
+    })
+}
+
+/// One entry of a person's access log, as they see it.
+#[derive(Clone, Debug, Serialize)]
+pub struct AccessLogItem {
+    pub seq: i64,
+    pub at: String,
+    pub operator: String,
+    pub role: String,
+    pub operator_region: String,
+    pub region: String,
+    pub action: String,
+    pub purpose: String,
+    pub ticket: String,
+    pub decision: String,
+    pub reason: String,
+}
+
+/// A page of the person's own access log, newest first.
+pub async fn my_access_log(
+    cell: &Cell,
+    user: UserId,
+    cursor: Option<&str>,
+    limit: i64,
+) -> Result<crate::api::model::Page<AccessLogItem>, AppError> {
+    let before: i64 = match cursor {
+        Some(c) => crate::cursor::decode(c)?,
+        None => i64::MAX,
+    };
+    let rows = cell
+        .store
+        .access_entries(user, 0, before, true, limit + 1)
+        .await?;
+    let more = rows.len() as i64 > limit;
+    let mut items = Vec::new();
+    for r in rows.iter().take(limit as usize) {
+        let rec: AccessRecord = serde_json::from_str(&r.payload)
+            .map_err(|e| AppError::Internal(format!("access log entry {}: {e}", r.seq)))?;
+        items.push(AccessLogItem {
+            seq: r.seq,
+            at: reelm_core::rfc3339(r.at_ms),
+            operator: rec.operator,
+            role: rec.role,
+            operator_region: rec.operator_region,
+            region: rec.region,
+            action: r.kind.clone(),
+            purpose: rec.purpose,
+            ticket: rec.ticket,
+            decision: rec.decision,
+            reason: rec.reason,
+        });
+    }
+    let next_cursor = match (more, items.last()) {
+        (true, Some(last)) => Some(crate::cursor::encode(&last.seq)),
+        _ => None,
+    };
+    Ok(crate::api::model::Page { items, next_cursor })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_matches_rfc4648() {
+        assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
+        assert_eq!(base32(b"f"), "MY");
+    }
+
+    #[test]
+    fn totp_matches_rfc6238_sha1_vector() {
+        // RFC 6238 appendix B, SHA-1, T = 59 s: 94287082 (8 digits) → 287082 with 6 digits.
+        assert_eq!(totp_code(b"12345678901234567890", 59).unwrap(), "287082");
+    }
+
+    #[test]
+    fn tickets() {
+        assert!(ticket_open("SUP-123"));
+        assert!(!ticket_open("sup-123"));
+        assert!(!ticket_open("SUP-"));
+        assert!(!ticket_open("SUP123"));
+        assert!(!ticket_open(""));
+    }
+
+    #[test]
+    fn the_policy_decides() {
+        let p = OperatorPolicy::embedded();
+        let base = AccessRequest {
+            operator_id: 1,
+            role: "support",
+            operator_region: "eu",
+            person: UserId(2),
+            person_region: "eu",
+            purpose: "support_ticket",
+            ticket: "SUP-1",
+        };
+        assert!(p.decide(&base).unwrap().allowed);
+        let cross = p
+            .decide(&AccessRequest {
+                operator_region: "us",
+                ..base.clone()
+            })
+            .unwrap();
+        assert!(!cross.allowed);
+        assert!(cross.reason.contains("jurisdiction"), "{}", cross.reason);
+        let no_purpose = p
+            .decide(&AccessRequest {
+                purpose: "",
+                ..base.clone()
+            })
+            .unwrap();
+        assert!(!no_purpose.allowed && no_purpose.reason.contains("purpose"));
+        let no_ticket = p
+            .decide(&AccessRequest {
+                ticket: "",
+                ..base.clone()
+            })
+            .unwrap();
+        assert!(!no_ticket.allowed && no_ticket.reason.contains("ticket"));
+        let engineer = p
+            .decide(&AccessRequest {
+                role: "engineer",
+                ..base.clone()
+            })
+            .unwrap();
+        assert!(!engineer.allowed && engineer.reason.contains("engineer"));
+    }
+}

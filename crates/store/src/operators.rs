@@ -1,0 +1,182 @@
+//! Operators (staff accounts), their sessions, and each person's access log (a hash chain per
+//! person). The store keeps rows; chaining, TOTP and authorization happen above it.
+
+use crate::cell::CellStore;
+use crate::db::StoreError;
+use crate::ledger::LedgerRow;
+use reelm_core::UserId;
+use sqlx::Row;
+
+/// One stored operator.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OperatorRow {
+    pub operator_id: i64,
+    pub name: String,
+    pub role: String,
+    pub home_region: String,
+    pub password_hash: String,
+    pub wrapped_key: Vec<u8>,
+    pub totp_secret_enc: Vec<u8>,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for OperatorRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorRow")
+            .field("operator_id", &self.operator_id)
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("home_region", &self.home_region)
+            .finish_non_exhaustive()
+    }
+}
+
+const OPERATOR_COLUMNS: &str =
+    "operator_id, name, role, home_region, password_hash, wrapped_key, totp_secret_enc, created_at";
+
+fn operator(r: &sqlx::any::AnyRow) -> OperatorRow {
+    OperatorRow {
+        operator_id: r.get(0),
+        name: r.get(1),
+        role: r.get(2),
+        home_region: r.get(3),
+        password_hash: r.get(4),
+        wrapped_key: r.get(5),
+        totp_secret_enc: r.get(6),
+        created_at: r.get(7),
+    }
+}
+
+impl CellStore {
+    pub async fn insert_operator(&self, o: &OperatorRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO operators (operator_id, name, role, home_region, password_hash, wrapped_key, totp_secret_enc, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(o.operator_id)
+        .bind(&o.name)
+        .bind(&o.role)
+        .bind(&o.home_region)
+        .bind(&o.password_hash)
+        .bind(&o.wrapped_key)
+        .bind(&o.totp_secret_enc)
+        .bind(o.created_at)
+        .execute(&self.db.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    pub async fn operator_by_name(&self, name: &str) -> Result<Option<OperatorRow>, StoreError> {
+        let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE name = $1");
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(name)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .as_ref()
+            .map(operator))
+    }
+
+    pub async fn operator(&self, id: i64) -> Result<Option<OperatorRow>, StoreError> {
+        let sql = format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE operator_id = $1");
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .as_ref()
+            .map(operator))
+    }
+
+    pub async fn insert_operator_session(
+        &self,
+        token_hash: &str,
+        operator_id: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO operator_sessions (token_hash, operator_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(token_hash)
+        .bind(operator_id)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&self.db.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// The operator of a live session.
+    pub async fn operator_session(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT operator_id FROM operator_sessions WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .map(|r| r.get(0)))
+    }
+
+    /// Appends one entry of `person`'s access log (a single INSERT; the primary key refuses a
+    /// second entry with the same seq).
+    pub async fn insert_access_entry(
+        &self,
+        person: UserId,
+        e: &LedgerRow,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO access_log (person_id, seq, at_ms, kind, payload, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(person.0)
+        .bind(e.seq)
+        .bind(e.at_ms)
+        .bind(&e.kind)
+        .bind(&e.payload)
+        .bind(&e.prev_hash)
+        .bind(&e.hash)
+        .execute(&self.db.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// `person`'s entries with seq in `(after, before)`, ascending when `newest_first` is false.
+    pub async fn access_entries(
+        &self,
+        person: UserId,
+        after: i64,
+        before: i64,
+        newest_first: bool,
+        limit: i64,
+    ) -> Result<Vec<LedgerRow>, StoreError> {
+        let order = if newest_first { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT seq, at_ms, kind, payload, prev_hash, hash FROM access_log
+             WHERE person_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq {order} LIMIT $4"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(person.0)
+            .bind(after)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(&self.db.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| LedgerRow {
+                seq: r.get(0),
+                at_ms: r.get(1),
+                kind: r.get(2),
+                payload: r.get(3),
+                prev_hash: r.get(4),
+                hash: r.get(5),
+            })
+            .collect())
+    }
+}
