@@ -180,3 +180,36 @@ impl CellStore {
             .collect())
     }
 }
+
+impl CellStore {
+    /// Every operator's id and wrapped data key (for region-key rotation).
+    pub async fn operator_wrapped_keys(&self) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        Ok(
+            sqlx::query("SELECT operator_id, wrapped_key FROM operators ORDER BY operator_id")
+                .fetch_all(&self.db.pool)
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect(),
+        )
+    }
+
+    /// Replaces an operator's wrapped key if it is still `old`; true when replaced.
+    pub async fn replace_operator_wrapped_key(
+        &self,
+        operator_id: i64,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE operators SET wrapped_key = $1 WHERE operator_id = $2 AND wrapped_key = $3",
+        )
+        .bind(new)
+        .bind(operator_id)
+        .bind(old)
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+}

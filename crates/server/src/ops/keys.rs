@@ -25,6 +25,8 @@ pub struct RotationReport {
     pub rewrapped: u64,
     /// Wrapped keys in the table in all.
     pub total: u64,
+    /// Operators' wrapped keys (they seal the TOTP secrets) re-wrapped under the new key.
+    pub operators_rewrapped: u64,
     /// Region keys retired after the re-wrap (only with `retire_old`).
     pub retired: Vec<String>,
 }
@@ -101,6 +103,20 @@ async fn rotate_in(
         rewrapped += store.replace_wrapped_keys(&batch).await?;
     }
     progress(rewrapped, total);
+    let mut operators_rewrapped = 0u64;
+    for (id, bytes) in store.operator_wrapped_keys().await? {
+        let wrapped = WrappedKey::from_bytes(&bytes)?;
+        if !reelm_vault::needs_rewrap(&*kms, &wrapped) {
+            continue;
+        }
+        let again = reelm_vault::rewrap(&*kms, region, &*kms, region, id, &wrapped)?;
+        if store
+            .replace_operator_wrapped_key(id, &bytes, &again.to_bytes())
+            .await?
+        {
+            operators_rewrapped += 1;
+        }
+    }
     let mut retired = Vec::new();
     if retire_old {
         let still_old = store
@@ -108,7 +124,13 @@ async fn rotate_in(
             .await?
             .iter()
             .filter(|r| r.key_id != new_key_id)
-            .count();
+            .count()
+            + store
+                .operator_wrapped_keys()
+                .await?
+                .iter()
+                .filter(|(_, b)| WrappedKey::from_bytes(b).map_or(true, |w| w.key_id != new_key_id))
+                .count();
         if still_old > 0 {
             return Err(AppError::Internal(format!(
                 "{still_old} wrapped key(s) still name an older region key (written during the \
@@ -128,6 +150,7 @@ async fn rotate_in(
         new_key_id,
         rewrapped,
         total,
+        operators_rewrapped,
         retired,
     })
 }

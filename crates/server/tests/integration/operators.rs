@@ -216,3 +216,52 @@ async fn cedar_p99() {
         pct(1.0)
     );
 }
+
+/// `reelm keys rotate --retire-old` re-wraps operators' keys too: they still sign in (their TOTP
+/// secret is sealed under a key wrapped by the region key), and an erased person's access log
+/// goes with them.
+#[tokio::test]
+async fn operators_survive_key_rotation_and_erasure_removes_the_access_log() {
+    let s = Server::start().await;
+    let op = add_operator(&s.platform, "eu", "rita.privacy", "privacy_officer")
+        .await
+        .unwrap();
+    let eu = reelm_core::RegionId::new("eu").unwrap();
+    let report =
+        reelm_server::ops::keys::rotate_region_key(&s.platform.config, &eu, true, &mut |_, _| {})
+            .await
+            .unwrap();
+    assert_eq!(report.operators_rewrapped, 1);
+    assert_eq!(report.retired, ["eu-k1"]);
+    let s = s.reopen().await;
+    let rita = ops_client(&s, &op).await;
+
+    // An erased person's whole chain goes; nobody else's chain is touched.
+    let bo = s.signup("bo_erased", "FR").await;
+    let cy = s.quick_user("cy_stays", "FR").await;
+    for handle in ["bo_erased", "cy_stays"] {
+        let r = rita
+            .get(&format!(
+                "/api/ops/people/{handle}/personal?purpose=legal_request&ticket=LEG-7"
+            ))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(log_of(&bo).await.len(), 1);
+    let r = Client::send(
+        bo.request(reqwest::Method::DELETE, "/api/me")
+            .json(&json!({"password": "correct horse battery"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["counts"]["access_log"], 1);
+    let cell = s.cell("eu");
+    assert!(
+        cell.store
+            .access_entries(bo.user_id(), 0, i64::MAX, false, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(verify_access_log(cell, cy.user_id()).await.unwrap(), Ok(1));
+}
