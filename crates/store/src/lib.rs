@@ -21,7 +21,7 @@ pub use db::{BulkValue, Db, Dialect, StoreError};
 pub use directory::{DirectoryEntry, DirectoryStore};
 pub use erasure::{ErasurePlan, ErasureReceiptRow, UserKeyRow};
 pub use ledger::{CheckpointRow, LedgerRow};
-pub use operators::OperatorRow;
+pub use operators::{GrantRow, OperatorRow};
 
 #[cfg(test)]
 mod tests;

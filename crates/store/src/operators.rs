@@ -213,3 +213,108 @@ impl CellStore {
         Ok(n == 1)
     }
 }
+
+/// A break-glass request (pending until a second operator approves it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantRow {
+    pub grant_id: i64,
+    pub person_id: UserId,
+    pub requester_id: i64,
+    pub requester_region: String,
+    pub purpose: String,
+    pub ticket: String,
+    pub created_at: i64,
+    pub approver_id: Option<i64>,
+    pub expires_at: Option<i64>,
+}
+
+const GRANT_COLUMNS: &str = "grant_id, person_id, requester_id, requester_region, purpose, ticket, created_at, approver_id, expires_at";
+
+fn grant(r: &sqlx::any::AnyRow) -> GrantRow {
+    GrantRow {
+        grant_id: r.get(0),
+        person_id: UserId(r.get(1)),
+        requester_id: r.get(2),
+        requester_region: r.get(3),
+        purpose: r.get(4),
+        ticket: r.get(5),
+        created_at: r.get(6),
+        approver_id: r.get(7),
+        expires_at: r.get(8),
+    }
+}
+
+impl CellStore {
+    pub async fn insert_grant(&self, g: &GrantRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO break_glass_grants (grant_id, person_id, requester_id, requester_region, purpose, ticket, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(g.grant_id)
+        .bind(g.person_id.0)
+        .bind(g.requester_id)
+        .bind(&g.requester_region)
+        .bind(&g.purpose)
+        .bind(&g.ticket)
+        .bind(g.created_at)
+        .execute(&self.db.pool)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    pub async fn grant(&self, id: i64) -> Result<Option<GrantRow>, StoreError> {
+        let sql = format!("SELECT {GRANT_COLUMNS} FROM break_glass_grants WHERE grant_id = $1");
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .as_ref()
+            .map(grant))
+    }
+
+    /// Approves a pending grant; false if it was already approved.
+    pub async fn approve_grant(
+        &self,
+        id: i64,
+        approver: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let n = sqlx::query(
+            "UPDATE break_glass_grants SET approver_id = $1, expires_at = $2 WHERE grant_id = $3 AND approver_id IS NULL",
+        )
+        .bind(approver)
+        .bind(expires_at)
+        .bind(id)
+        .execute(&self.db.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// An approved, unexpired grant for this requester, person, purpose and ticket.
+    pub async fn active_grant(
+        &self,
+        person: UserId,
+        requester: i64,
+        purpose: &str,
+        ticket: &str,
+        now: i64,
+    ) -> Result<Option<GrantRow>, StoreError> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM break_glass_grants WHERE person_id = $1 AND requester_id = $2
+             AND purpose = $3 AND ticket = $4 AND approver_id IS NOT NULL AND expires_at > $5
+             ORDER BY expires_at DESC LIMIT 1"
+        );
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(person.0)
+            .bind(requester)
+            .bind(purpose)
+            .bind(ticket)
+            .bind(now)
+            .fetch_optional(&self.db.pool)
+            .await?
+            .as_ref()
+            .map(grant))
+    }
+}

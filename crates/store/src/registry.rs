@@ -293,6 +293,25 @@ pub static TABLES: &[TableSpec] = &[
             ("hash", Personal),
         ],
     },
+    // A cross-region operator's request to read a person's personal data, and its approval by
+    // a second operator of the person's region; kept with the person (personal, owner
+    // person_id), in the person's home cell.
+    TableSpec {
+        name: "break_glass_grants",
+        scope: Scope::Cell,
+        owner_column: Some("person_id"),
+        columns: &[
+            ("grant_id", Personal),
+            ("person_id", Personal),
+            ("requester_id", Personal),
+            ("requester_region", Personal),
+            ("purpose", Personal),
+            ("ticket", Personal),
+            ("created_at", Personal),
+            ("approver_id", Personal),
+            ("expires_at", Personal),
+        ],
+    },
     TableSpec {
         name: "schema_migrations",
         scope: Scope::Directory,

@@ -174,6 +174,20 @@ pub static CELL_MIGRATIONS: &[Migration] = &[
             PRIMARY KEY (person_id, seq))",
         ],
     },
+    Migration {
+        version: 6,
+        name: "break-glass grants",
+        statements: &["CREATE TABLE break_glass_grants (
+            grant_id BIGINT PRIMARY KEY,
+            person_id BIGINT NOT NULL,
+            requester_id BIGINT NOT NULL,
+            requester_region TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            ticket TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            approver_id BIGINT,
+            expires_at BIGINT)"],
+    },
 ];
 
 pub static DIRECTORY_MIGRATIONS: &[Migration] = &[Migration {

@@ -376,7 +376,7 @@ async fn erasure_deletes_every_owned_row_key_first_and_keeps_a_receipt() {
         let receipt = s.erase_user(a, "eu", 99, &extra, &render).await.unwrap();
         assert_eq!(
             receipt.counts,
-            "access_log=0,accounts=1,comments=2,follows=1,likes=1,media_files=1,media_objects=1,\
+            "access_log=0,accounts=1,break_glass_grants=0,comments=2,follows=1,likes=1,media_files=1,media_objects=1,\
              not_interested=1,profiles=1,sessions=1,user_keys=1,videos=1,view_events=1",
             "{name}"
         );

@@ -36,6 +36,11 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/me/access-log", get(operators::my_access_log))
         .route("/ops/login", post(operators::log_in))
         .route("/ops/me", get(operators::me))
+        .route("/ops/break-glass", post(operators::request_break_glass))
+        .route(
+            "/ops/break-glass/{id}/approve",
+            post(operators::approve_break_glass),
+        )
         .route(
             "/ops/people/{handle}/personal",
             get(operators::read_personal),

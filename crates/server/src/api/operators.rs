@@ -58,3 +58,24 @@ pub async fn my_access_log(
             .into_response(),
     )
 }
+
+/// `POST /api/ops/break-glass`: ask for cross-region access (pending until approved).
+pub async fn request_break_glass(
+    State(p): State<Arc<Platform>>,
+    op: Operator,
+    ApiJson(req): ApiJson<ops::BreakGlassRequest>,
+) -> Result<Response, AppError> {
+    Ok(json(
+        StatusCode::CREATED,
+        ops::request_break_glass(&p, &op, req).await?,
+    ))
+}
+
+/// `POST /api/ops/break-glass/{id}/approve`: a second operator approves; lasts one hour.
+pub async fn approve_break_glass(
+    State(p): State<Arc<Platform>>,
+    op: Operator,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    Ok(Json(ops::approve_break_glass(&p, &op, &id).await?).into_response())
+}

@@ -341,6 +341,8 @@ pub struct AccessRequest<'a> {
     pub person_region: &'a str,
     pub purpose: &'a str,
     pub ticket: &'a str,
+    /// An approved, unexpired break-glass grant applies.
+    pub break_glass: bool,
 }
 
 /// Cedar's answer with the reasons the person will read.
@@ -416,6 +418,10 @@ impl OperatorPolicy {
             (
                 "ticket_open".to_owned(),
                 RestrictedExpression::new_bool(ticket_open(r.ticket)),
+            ),
+            (
+                "break_glass".to_owned(),
+                RestrictedExpression::new_bool(r.break_glass),
             ),
         ])
         .map_err(|e| internal(&e))?;
@@ -559,7 +565,20 @@ pub async fn read_personal(
     let home = p.cell(&entry.region).cloned().ok_or_else(not_found)?;
     let purpose = q.purpose.unwrap_or_default();
     let ticket = q.ticket.unwrap_or_default();
-    let decision = OperatorPolicy::embedded().decide(&AccessRequest {
+    let grant = if op.row.home_region != home.id().as_str() {
+        home.store
+            .active_grant(
+                entry.user_id,
+                op.row.operator_id,
+                &purpose,
+                &ticket,
+                reelm_core::now_ms(),
+            )
+            .await?
+    } else {
+        None
+    };
+    let mut decision = OperatorPolicy::embedded().decide(&AccessRequest {
         operator_id: op.row.operator_id,
         role: &op.row.role,
         operator_region: &op.row.home_region,
@@ -567,7 +586,20 @@ pub async fn read_personal(
         person_region: home.id().as_str(),
         purpose: &purpose,
         ticket: &ticket,
+        break_glass: grant.is_some(),
     })?;
+    if let Some(g) = &grant {
+        let approver = match g.approver_id {
+            Some(a) => home.store.operator(a).await?.map(|o| o.name),
+            None => None,
+        };
+        decision.reason = format!(
+            "{} (break-glass grant {} approved by {})",
+            decision.reason,
+            g.grant_id,
+            approver.unwrap_or_else(|| "?".into())
+        );
+    }
     let record = AccessRecord {
         operator_id: op.row.operator_id.to_string(),
         operator: op.row.name.clone(),
@@ -593,6 +625,148 @@ pub async fn read_personal(
         birth_date: me.birth_date,
         country: me.country,
     })
+}
+
+// ---- break-glass ---------------------------------------------------------------------------------
+
+/// How long an approved break-glass grant lasts.
+pub const BREAK_GLASS_TTL_MS: i64 = 3600 * 1000;
+
+#[derive(Debug, Deserialize)]
+pub struct BreakGlassRequest {
+    pub handle: String,
+    pub purpose: String,
+    pub ticket: String,
+}
+
+/// A break-glass grant as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct GrantJson {
+    pub id: String,
+    pub person: String,
+    pub region: String,
+    pub requester_id: String,
+    pub requester_region: String,
+    pub purpose: String,
+    pub ticket: String,
+    pub status: String,
+    pub expires_at: Option<String>,
+}
+
+fn grant_json(g: &reelm_store::GrantRow, region: &str, handle: &str) -> GrantJson {
+    let now = reelm_core::now_ms();
+    let status = match (g.approver_id, g.expires_at) {
+        (None, _) => "pending",
+        (Some(_), Some(e)) if e > now => "approved",
+        _ => "expired",
+    };
+    GrantJson {
+        id: g.grant_id.to_string(),
+        person: handle.to_owned(),
+        region: region.to_owned(),
+        requester_id: g.requester_id.to_string(),
+        requester_region: g.requester_region.clone(),
+        purpose: g.purpose.clone(),
+        ticket: g.ticket.clone(),
+        status: status.to_owned(),
+        expires_at: g.expires_at.map(reelm_core::rfc3339),
+    }
+}
+
+/// An operator asks for cross-region access to a person's personal data; the request is kept
+/// (pending) in the person's home cell until a privacy officer of that region approves it.
+pub async fn request_break_glass(
+    p: &Platform,
+    op: &Operator,
+    req: BreakGlassRequest,
+) -> Result<GrantJson, AppError> {
+    let entry = p.directory.by_handle(&req.handle).await?.ok_or_else(|| {
+        AppError::user(
+            ErrorCode::NotFound,
+            format!("person {:?} not found", req.handle),
+        )
+    })?;
+    let home = p
+        .cell(&entry.region)
+        .cloned()
+        .ok_or_else(|| AppError::Internal("person without home cell".into()))?;
+    if op.row.home_region == home.id().as_str() {
+        return Err(AppError::user(
+            ErrorCode::ValidationFailed,
+            "break-glass is for another jurisdiction; this person is in your region",
+        ));
+    }
+    if !PURPOSES.contains(&req.purpose.as_str()) || !ticket_open(&req.ticket) {
+        return Err(AppError::user(
+            ErrorCode::ValidationFailed,
+            format!(
+                "break-glass needs a purpose ({}) and an open ticket (e.g. SUP-123)",
+                PURPOSES.join(", ")
+            ),
+        ));
+    }
+    let g = reelm_store::GrantRow {
+        grant_id: reelm_core::ids::next_id(),
+        person_id: entry.user_id,
+        requester_id: op.row.operator_id,
+        requester_region: op.row.home_region.clone(),
+        purpose: req.purpose,
+        ticket: req.ticket,
+        created_at: reelm_core::now_ms(),
+        approver_id: None,
+        expires_at: None,
+    };
+    home.store.insert_grant(&g).await?;
+    Ok(grant_json(&g, home.id().as_str(), &req.handle))
+}
+
+/// A second operator approves a pending break-glass request: a privacy officer of the person's
+/// region (where the request is kept), never the requester. The grant then lasts one hour.
+pub async fn approve_break_glass(
+    p: &Platform,
+    approver: &Operator,
+    id: &str,
+) -> Result<GrantJson, AppError> {
+    let not_found = || {
+        AppError::user(
+            ErrorCode::NotFound,
+            format!("break-glass request {id:?} not found in your region"),
+        )
+    };
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let g = approver.home.store.grant(id).await?.ok_or_else(not_found)?;
+    if approver.row.role != "privacy_officer" {
+        return Err(AppError::user(
+            ErrorCode::Forbidden,
+            "only a privacy officer of the person's region approves break-glass access",
+        ));
+    }
+    if g.requester_id == approver.row.operator_id {
+        return Err(AppError::user(
+            ErrorCode::Forbidden,
+            "a second operator must approve: nobody approves their own request",
+        ));
+    }
+    let expires_at = reelm_core::now_ms() + BREAK_GLASS_TTL_MS;
+    if !approver
+        .home
+        .store
+        .approve_grant(id, approver.row.operator_id, expires_at)
+        .await?
+    {
+        return Err(AppError::user(
+            ErrorCode::ValidationFailed,
+            "this request was already approved",
+        ));
+    }
+    let g = approver.home.store.grant(id).await?.ok_or_else(not_found)?;
+    let handle = p
+        .directory
+        .by_id(g.person_id)
+        .await?
+        .map(|e| e.handle)
+        .unwrap_or_default();
+    Ok(grant_json(&g, approver.home.id().as_str(), &handle))
 }
 
 /// One entry of a person's access log, as they see it.
@@ -688,8 +862,23 @@ mod tests {
             person_region: "eu",
             purpose: "support_ticket",
             ticket: "SUP-1",
+            break_glass: false,
         };
         assert!(p.decide(&base).unwrap().allowed);
+        let glass = AccessRequest {
+            operator_region: "us",
+            break_glass: true,
+            ..base.clone()
+        };
+        assert!(p.decide(&glass).unwrap().allowed);
+        assert!(
+            !p.decide(&AccessRequest {
+                ticket: "",
+                ..glass.clone()
+            })
+            .unwrap()
+            .allowed
+        );
         let cross = p
             .decide(&AccessRequest {
                 operator_region: "us",

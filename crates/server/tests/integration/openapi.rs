@@ -17,6 +17,8 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/me/access-log", &["get"]),
     ("/api/ops/login", &["post"]),
     ("/api/ops/me", &["get"]),
+    ("/api/ops/break-glass", &["post"]),
+    ("/api/ops/break-glass/{id}/approve", &["post"]),
     ("/api/ops/people/{handle}/personal", &["get"]),
     ("/api/videos", &["post"]),
     ("/api/videos/{id}", &["get"]),

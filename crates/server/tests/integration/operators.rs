@@ -194,6 +194,7 @@ async fn cedar_p99() {
         person_region: "eu",
         purpose: if i % 4 == 0 { "" } else { "support_ticket" },
         ticket: "SUP-1",
+        break_glass: i % 7 == 0,
     };
     for i in 0..1_000 {
         policy.decide(&req(i)).unwrap();
@@ -210,7 +211,7 @@ async fn cedar_p99() {
     let pct =
         |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)] as f64 / 1000.0;
     println!(
-        "cedar decision (operator-access.cedar, 5 policies, 100k decisions): p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+        "cedar decision (operator-access.cedar, 6 policies, 100k decisions): p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
         pct(0.5),
         pct(0.99),
         pct(1.0)
@@ -264,4 +265,99 @@ async fn operators_survive_key_rotation_and_erasure_removes_the_access_log() {
             .is_empty()
     );
     assert_eq!(verify_access_log(cell, cy.user_id()).await.unwrap(), Ok(1));
+}
+
+/// Break-glass: a cross-region operator reads only after a second operator (a privacy officer
+/// of the person's region) approves, and only for the approved purpose and ticket.
+#[tokio::test]
+async fn break_glass_needs_a_second_operators_approval() {
+    let s = Server::start().await;
+    let p = &s.platform;
+    let us_op = add_operator(p, "us", "uma.support", "support")
+        .await
+        .unwrap();
+    let eu_po = add_operator(p, "eu", "eve.privacy", "privacy_officer")
+        .await
+        .unwrap();
+    let eu_mod = add_operator(p, "eu", "max.mod", "moderator").await.unwrap();
+    let ana = s.quick_user("ana_glass", "DE").await;
+    let uma = ops_client(&s, &us_op).await;
+    let eve = ops_client(&s, &eu_po).await;
+    let max = ops_client(&s, &eu_mod).await;
+    let read = "/api/ops/people/ana_glass/personal?purpose=legal_request&ticket=LEG-9";
+    assert_error(&uma.get(read).await, 403, "forbidden");
+
+    // Same-region requests are refused: no break-glass needed.
+    assert_error(
+        &eve.post(
+            "/api/ops/break-glass",
+            &json!({"handle": "ana_glass", "purpose": "legal_request", "ticket": "LEG-9"}),
+        )
+        .await,
+        400,
+        "validation_failed",
+    );
+    let r = uma
+        .post(
+            "/api/ops/break-glass",
+            &json!({"handle": "ana_glass", "purpose": "legal_request", "ticket": "LEG-9"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let grant = r.json();
+    assert_eq!(grant["status"], "pending");
+    let id = grant["id"].as_str().unwrap();
+    // Pending is not enough.
+    assert_error(&uma.get(read).await, 403, "forbidden");
+    // The requester cannot approve (their region does not even hold it); a moderator may not.
+    assert_error(
+        &uma.post_empty(&format!("/api/ops/break-glass/{id}/approve"))
+            .await,
+        404,
+        "not_found",
+    );
+    assert_error(
+        &max.post_empty(&format!("/api/ops/break-glass/{id}/approve"))
+            .await,
+        403,
+        "forbidden",
+    );
+    let r = eve
+        .post_empty(&format!("/api/ops/break-glass/{id}/approve"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "approved");
+
+    let r = uma.get(read).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["email"], "ana_glass@example.org");
+    // Only for the approved purpose and ticket.
+    assert_error(
+        &uma.get("/api/ops/people/ana_glass/personal?purpose=legal_request&ticket=LEG-10")
+            .await,
+        403,
+        "forbidden",
+    );
+    // Expired grants no longer apply.
+    s.cell("eu")
+        .store
+        .db
+        .execute_unchecked("UPDATE break_glass_grants SET expires_at = 1")
+        .await
+        .unwrap();
+    assert_error(&uma.get(read).await, 403, "forbidden");
+
+    let log = log_of(&ana).await;
+    let decisions: Vec<&str> = log
+        .iter()
+        .map(|e| e["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions, ["deny", "deny", "allow", "deny", "deny"]);
+    let allowed = log[2]["reason"].as_str().unwrap();
+    assert!(
+        allowed.contains("break-glass") && allowed.contains("eve.privacy"),
+        "{allowed}"
+    );
+    let audit = reelm_server::audit::run(p).await.unwrap();
+    assert!(audit.passed(), "{}", audit.render());
 }
