@@ -196,6 +196,10 @@ struct BenchApiArgs {
     /// Follows, views and likes in the synthetic community.
     #[arg(long, default_value_t = 1_000_000)]
     interactions: usize,
+    /// Videos per creator (one person in 20 is a creator): 10 gives 50k videos for 100k
+    /// people, 200 gives 1M.
+    #[arg(long, default_value_t = 10)]
+    videos_per_creator: usize,
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     clients: usize,
@@ -488,6 +492,7 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
     let BenchApiArgs {
         people,
         interactions,
+        videos_per_creator,
         clients,
         seconds,
         rate,
@@ -527,6 +532,7 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
     let spec = DatasetSpec {
         people,
         interactions,
+        videos_per_creator,
         ..Default::default()
     };
     let data = bench::load(&platform, &spec, &mut |m| eprintln!("loading {m}")).await?;
@@ -579,7 +585,9 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         println!(
-            "reelm bench api: {store}, {people} people, {interactions} interactions, {clients} clients, {seconds}s per scenario"
+            "reelm bench api: {store}, {people} people, {} videos, {interactions} interactions, {clients} clients, {seconds}s per scenario; peak resident memory {}",
+            data.videos.len(),
+            peak_rss()
         );
         print!("{}", bench::render(&results));
     }
@@ -669,4 +677,16 @@ async fn train(config: Config, region: Option<String>) -> Result<()> {
     }
     platform.close().await;
     Ok(())
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), for the bench report.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
 }
