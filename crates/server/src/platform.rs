@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use reelm_core::{Config, RegionConfig, RegionId, UserId, VideoId};
 use reelm_media::MediaStore;
 use reelm_store::{AccountRow, CellStore, DirectoryStore, VideoRow};
-use reelm_vault::{DataKey, FieldContext, Kms, LocalKms, WrappedKey};
+use reelm_vault::{DataKey, FieldContext, LocalKms, WrappedKey};
 use sha2::Sha256;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -246,10 +246,6 @@ impl Cell {
             out.push(r);
         }
         Ok(out)
-    }
-
-    pub fn current_key_id(&self) -> String {
-        self.kms.current_key_id()
     }
 
     /// Encrypts a personal field under the person's key, bound to region, person and column.

@@ -52,8 +52,8 @@ pub async fn log_out(MaybeViewer(viewer): MaybeViewer) -> Result<Response, AppEr
     Ok(resp)
 }
 
-pub async fn me(State(p): State<Arc<Platform>>, v: Viewer) -> Result<Response, AppError> {
-    Ok(Json(ops::me(&p, &v.home, v.user).await?).into_response())
+pub async fn me(v: Viewer) -> Result<Response, AppError> {
+    Ok(Json(ops::me(&v.home, v.user).await?).into_response())
 }
 
 /// Erases the signed-in person (crypto-shredding) after they confirm with their password, and

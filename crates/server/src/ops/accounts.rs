@@ -141,7 +141,7 @@ pub async fn start_session(p: &Platform, user: UserId) -> Result<NewSession, App
             now + auth::SESSION_TTL_MS,
         )
         .await?;
-    let user = me(p, &cell, user).await?;
+    let user = me(&cell, user).await?;
     Ok(NewSession {
         user,
         cell,
@@ -176,7 +176,7 @@ pub async fn log_in(p: &Platform, req: LogIn) -> Result<NewSession, AppError> {
 }
 
 /// The person's own account, decrypted with their key.
-pub async fn me(p: &Platform, cell: &Cell, user: UserId) -> Result<UserJson, AppError> {
+pub async fn me(cell: &Cell, user: UserId) -> Result<UserJson, AppError> {
     let account = cell
         .store
         .account(user)
@@ -189,7 +189,6 @@ pub async fn me(p: &Platform, cell: &Cell, user: UserId) -> Result<UserJson, App
         .ok_or_else(|| AppError::Internal("account without profile".into()))?;
     let key = cell.user_key(&account)?;
     let open = |column: &str, ct: &[u8]| cell.unseal(&key, user, "accounts", column, ct);
-    let _ = p;
     Ok(UserJson {
         id: user,
         handle: profile.handle,

@@ -31,6 +31,8 @@ pub struct Interest {
     pub follows: HashSet<UserId>,
     /// Number of behavioral events the profile is built from.
     pub events: usize,
+    /// (hashtag scale, creator scale), computed on first use once the profile is complete.
+    scales: std::sync::OnceLock<(f64, f64)>,
 }
 
 impl Interest {
@@ -90,8 +92,20 @@ impl Interest {
     /// Affinity of a video in [-1, 1] for its hashtags and creator, and the hashtag that
     /// contributed most (for the explanation).
     pub fn affinity(&self, hashtags: &str, creator: UserId) -> (f64, f64, Option<String>) {
-        affinity(&self.tags, &self.creators, hashtags, creator)
+        // The scales are computed once per profile: this runs for every candidate.
+        let scales = *self
+            .scales
+            .get_or_init(|| (scale(&self.tags), scale(&self.creators)));
+        scaled_affinity(&self.tags, &self.creators, scales, hashtags, creator)
     }
+}
+
+/// The largest magnitude among the weights (never zero).
+fn scale<K>(weights: &HashMap<K, f64>) -> f64 {
+    weights
+        .values()
+        .fold(0.0f64, |a, w| a.max(w.abs()))
+        .max(1e-9)
 }
 
 /// The affinity computation shared by serving ([`Interest`]) and training (the ranker replays
@@ -103,7 +117,22 @@ pub fn affinity(
     hashtags: &str,
     creator: UserId,
 ) -> (f64, f64, Option<String>) {
-    let tag_scale = tags.values().fold(0.0f64, |a, w| a.max(w.abs())).max(1e-9);
+    scaled_affinity(
+        tags,
+        creators,
+        (scale(tags), scale(creators)),
+        hashtags,
+        creator,
+    )
+}
+
+fn scaled_affinity(
+    tags: &HashMap<String, f64>,
+    creators: &HashMap<UserId, f64>,
+    (tag_scale, creator_scale): (f64, f64),
+    hashtags: &str,
+    creator: UserId,
+) -> (f64, f64, Option<String>) {
     let mut best: Option<(f64, &str)> = None;
     let mut sum = 0.0;
     let mut n = 0.0;
@@ -116,10 +145,6 @@ pub fn affinity(
         }
     }
     let tag_affinity = if n > 0.0 { sum / n } else { 0.0 };
-    let creator_scale = creators
-        .values()
-        .fold(0.0f64, |a, w| a.max(w.abs()))
-        .max(1e-9);
     let creator_affinity = creators.get(&creator).copied().unwrap_or(0.0) / creator_scale;
     (
         tag_affinity,

@@ -616,7 +616,7 @@ pub async fn read_personal(
     if !decision.allowed {
         return Err(AppError::user(ErrorCode::Forbidden, decision.reason));
     }
-    let me = crate::ops::accounts::me(p, &home, entry.user_id).await?;
+    let me = crate::ops::accounts::me(&home, entry.user_id).await?;
     Ok(PersonalData {
         id: entry.user_id.to_string(),
         handle: me.handle,

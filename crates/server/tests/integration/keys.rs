@@ -89,7 +89,7 @@ async fn rotation_rewraps_every_key_and_people_still_read_their_data() {
     log_in_reads_email(&s, "rot_ada").await;
     log_in_reads_email(&s, "rot_cy").await;
     let cell = s.cell("eu").clone();
-    let me = reelm_server::ops::accounts::me(&s.platform, &cell, quick.user_id())
+    let me = reelm_server::ops::accounts::me(&cell, quick.user_id())
         .await
         .unwrap();
     assert_eq!(me.email, "rot_bea@example.org");
