@@ -45,8 +45,13 @@ pub async fn run(
     // Retrain every region's ranker now and then on a schedule; stops with the server.
     let trainer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(RANKER_RETRAIN);
+        let mut first = true;
         loop {
             tick.tick().await;
+            // A caller that trained before serving (the bench) is not retrained at once.
+            if std::mem::take(&mut first) && platform.cells().iter().all(|c| c.ranker().is_some()) {
+                continue;
+            }
             if let Err(e) = ranker::train_all(&platform).await {
                 tracing::warn!(error = %e, "ranker training failed; serving the previous model");
             }
