@@ -23,8 +23,9 @@ pub struct Transfer<'a> {
 }
 
 /// Decides a transfer from `source` to `to` under the residency policy and, when the regions
-/// differ, appends the decision to the source region's ledger (one INSERT). Errors only when
-/// the decision could not be ledgered; a refusal is an `Ok(Decision::Refused)`.
+/// differ, appends the decision to the source region's ledger and waits until it is stored
+/// (concurrent decisions share one transaction: group commit, see [`crate::ledger`]). Errors
+/// only when the decision could not be ledgered; a refusal is an `Ok(Decision::Refused)`.
 pub async fn check(source: &Cell, to: &RegionId, t: &Transfer<'_>) -> Result<Decision, AppError> {
     let from = source.id();
     if from == to {
@@ -51,7 +52,7 @@ pub async fn check(source: &Cell, to: &RegionId, t: &Transfer<'_>) -> Result<Dec
     }))?;
     source
         .ledger
-        .append(&source.store, crate::ledger::KIND_TRANSFER, payload)
+        .append(crate::ledger::KIND_TRANSFER, payload)
         .await?;
     Ok(decision)
 }

@@ -3,31 +3,58 @@
 //! cell's `transfer_ledger` table, with ed25519-signed checkpoints in `ledger_checkpoints`
 //! every [`CHECKPOINT_EVERY`] entries and at clean shutdown.
 //!
+//! **Group commit.** One appender task per region owns the chain: callers send their decision
+//! over a channel and wait; the task takes every decision pending (up to [`MAX_BATCH`]),
+//! assigns seq and prev-hash in arrival order, stores them (and any checkpoint they reach) in
+//! ONE transaction of multi-row INSERTs, and only then answers each caller. A caller therefore
+//! still returns only once its entry is durable, and the chain is the same as one INSERT per
+//! entry would have made; under concurrency one commit serves many callers.
+//!
+//! The region's signing key also signs the **access-log checkpoints** (see
+//! [`RegionLedger::checkpoint_access`] and [`crate::ops::operators`]): signed statements over
+//! the heads of every person's access-log chain that moved, written every
+//! [`ACCESS_CHECKPOINT_EVERY`] appends, every [`ACCESS_CHECKPOINT_INTERVAL`] and at close.
+//!
 //! Verification ([`verify_region`]) needs only the store and the region's *public* signing keys
 //! (`regions/<id>/keys/region-signing.pub.json`), so an auditor can run it without secrets.
 
 use crate::error::AppError;
 use crate::platform::{Cell, Platform};
 use reelm_core::RegionId;
-use reelm_store::{CellStore, CheckpointRow, LedgerRow};
+use reelm_store::{
+    AccessCheckpointRow, AccessHeadRow, CellStore, CheckpointRow, LedgerEntryRef, LedgerPage,
+    LedgerRow,
+};
 use reelm_vault::{
-    ChainBuilder, ChainEntry, ChainVerifier, ChainViolation, Checkpoint, SigningKeys, TrustedKeys,
+    ChainBuilder, ChainEntry, ChainHead, ChainVerifier, ChainViolation, Checkpoint, GENESIS_ROOT,
+    SigningKeys, TrustedKeys,
 };
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use tokio::sync::{mpsc, oneshot};
 
 /// A signed checkpoint is written after every this many entries.
 pub const CHECKPOINT_EVERY: u64 = 1_000;
+/// Most decisions one transaction stores.
+pub const MAX_BATCH: usize = 8_192;
+/// Decisions that may wait for the appender before callers wait to enqueue.
+const QUEUE: usize = 65_536;
 /// Entries read per page when verifying.
-const PAGE: i64 = 10_000;
+const PAGE: i64 = 20_000;
 /// Kind of a gateway decision entry.
 pub const KIND_TRANSFER: &str = "transfer";
+/// An access-log checkpoint is signed after this many access-log appends in the region…
+pub const ACCESS_CHECKPOINT_EVERY: u64 = 1_000;
+/// …and at least this often while heads moved (and at close).
+pub const ACCESS_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// File names under `regions/<id>/keys/`.
 pub const SIGNING_KEY_FILE: &str = "region-signing.json";
 pub const SIGNING_PUB_FILE: &str = "region-signing.pub.json";
 
+/// The appender task's chain state.
 struct State {
     chain: ChainBuilder,
     last_checkpoint: u64,
@@ -36,10 +63,32 @@ struct State {
     opened_at: u64,
 }
 
-/// The writer side of one region's ledger; appends are serialized by the mutex.
+enum Command {
+    Append {
+        kind: String,
+        payload: String,
+        reply: oneshot::Sender<Result<ChainEntry, String>>,
+    },
+    /// Sign the unanchored tail (after every append sent before it).
+    Tail {
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// The writer side of one region's ledger (its appender task) and of its access-log
+/// checkpoints.
 pub struct RegionLedger {
-    state: tokio::sync::Mutex<State>,
-    signing: SigningKeys,
+    appender: mpsc::Sender<Command>,
+    signing: Arc<SigningKeys>,
+    access: Arc<AccessCheckpoints>,
+    /// The access-log checkpoint timer; stopped with the ledger.
+    timer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RegionLedger {
+    fn drop(&mut self) {
+        self.timer.abort();
+    }
 }
 
 impl std::fmt::Debug for RegionLedger {
@@ -57,24 +106,41 @@ fn to_entry(r: &LedgerRow) -> ChainEntry {
         kind: r.kind.clone(),
         payload: r.payload.clone(),
         // A hash of the wrong length was tampered with: zeros never match a real hash.
-        prev_hash: r.prev_hash.as_slice().try_into().unwrap_or([0; 32]),
-        hash: r.hash.as_slice().try_into().unwrap_or([0; 32]),
+        prev_hash: hash32(&r.prev_hash),
+        hash: hash32(&r.hash),
     }
+}
+
+/// A stored 32-byte hash; a value of another length (tampered) becomes zeros, which never
+/// match a real hash.
+pub(crate) fn hash32(bytes: &[u8]) -> [u8; 32] {
+    bytes.try_into().unwrap_or([0; 32])
 }
 
 fn to_checkpoint(r: &CheckpointRow) -> Checkpoint {
     Checkpoint {
         seq: r.seq.max(0) as u64,
-        hash: r.hash.as_slice().try_into().unwrap_or([0; 32]),
+        hash: hash32(&r.hash),
         at_ms: r.at_ms,
         signer_key_id: r.signer_key_id.clone(),
         signature: r.signature.clone(),
     }
 }
 
+fn checkpoint_row(cp: Checkpoint) -> CheckpointRow {
+    CheckpointRow {
+        seq: cp.seq as i64,
+        hash: cp.hash.to_vec(),
+        at_ms: cp.at_ms,
+        signer_key_id: cp.signer_key_id,
+        signature: cp.signature,
+    }
+}
+
 impl RegionLedger {
     /// Loads (or creates) the region signing key, writes its public half beside it for
-    /// auditors, and resumes the chain from the last stored entry.
+    /// auditors, resumes the chain from the last stored entry and starts the appender task
+    /// and the access-log checkpoint timer.
     pub async fn open(
         store: &CellStore,
         keys_dir: &Path,
@@ -88,98 +154,344 @@ impl RegionLedger {
             std::fs::write(&pub_path, &public)
                 .map_err(|e| format!("{}: {e}", pub_path.display()))?;
         }
-        let last = store.last_ledger_entry().await.map_err(|e| e.to_string())?;
-        let last_checkpoint = store
-            .last_ledger_checkpoint_seq()
+        let signing = Arc::new(signing);
+        let state = resume(store).await.map_err(|e| e.to_string())?;
+        let (appender, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run_appender(store.clone(), signing.clone(), state, rx));
+        let last = store
+            .last_access_checkpoint()
             .await
-            .map_err(|e| e.to_string())?
-            .max(0) as u64;
-        let chain = ChainBuilder::resume(last.as_ref().map(to_entry).as_ref());
-        Ok(RegionLedger {
-            state: tokio::sync::Mutex::new(State {
-                opened_at: chain.last_seq(),
-                chain,
-                last_checkpoint,
+            .map_err(|e| e.to_string())?;
+        let access = Arc::new(AccessCheckpoints {
+            signing: signing.clone(),
+            state: tokio::sync::Mutex::new(AccessState {
+                dirty: HashMap::new(),
+                appended: 0,
+                last_seq: last.as_ref().map_or(0, |c| c.seq.max(0) as u64),
+                last_root: last.as_ref().map_or(GENESIS_ROOT, |c| hash32(&c.root)),
             }),
+        });
+        let timer = tokio::spawn(access_timer(Arc::downgrade(&access), store.clone()));
+        Ok(RegionLedger {
+            appender,
             signing,
+            access,
+            timer,
         })
     }
 
-    /// Appends one entry: one INSERT, plus a signed checkpoint every [`CHECKPOINT_EVERY`].
-    pub async fn append(
-        &self,
-        store: &CellStore,
-        kind: &str,
-        payload: String,
-    ) -> Result<ChainEntry, AppError> {
-        let mut state = self.state.lock().await;
-        let entry = state
-            .chain
-            .append(reelm_core::now_ms(), kind.to_owned(), payload);
-        let row = LedgerRow {
-            seq: entry.seq as i64,
-            at_ms: entry.at_ms,
-            kind: entry.kind.clone(),
-            payload: entry.payload.clone(),
-            prev_hash: entry.prev_hash.to_vec(),
-            hash: entry.hash.to_vec(),
-        };
-        if let Err(e) = store.insert_ledger_entry(&row).await {
-            // The builder moved on; go back to what is stored.
-            if let Ok(last) = store.last_ledger_entry().await {
-                state.chain = ChainBuilder::resume(last.as_ref().map(to_entry).as_ref());
-            }
-            return Err(e.into());
-        }
-        if entry.seq >= state.last_checkpoint + CHECKPOINT_EVERY {
-            self.write_checkpoint(store, &mut state, &entry).await?;
-        }
-        Ok(entry)
-    }
-
-    async fn write_checkpoint(
-        &self,
-        store: &CellStore,
-        state: &mut State,
-        entry: &ChainEntry,
-    ) -> Result<(), AppError> {
-        let cp = self.signing.checkpoint(entry, reelm_core::now_ms());
-        store
-            .insert_ledger_checkpoint(&CheckpointRow {
-                seq: cp.seq as i64,
-                hash: cp.hash.to_vec(),
-                at_ms: cp.at_ms,
-                signer_key_id: cp.signer_key_id,
-                signature: cp.signature,
+    /// Appends one entry and returns it once it is stored (with a signed checkpoint every
+    /// [`CHECKPOINT_EVERY`] entries). Concurrent appends share one transaction.
+    pub async fn append(&self, kind: &str, payload: String) -> Result<ChainEntry, AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.appender
+            .send(Command::Append {
+                kind: kind.to_owned(),
+                payload,
+                reply,
             })
-            .await?;
-        state.last_checkpoint = entry.seq;
-        Ok(())
+            .await
+            .map_err(|_| AppError::Internal("the ledger appender has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| AppError::Internal("the ledger appender has stopped".into()))?
+            .map_err(|e| AppError::Internal(format!("ledger append: {e}")))
     }
 
-    /// Signs a checkpoint over the last entry if it is not anchored yet (at clean shutdown).
+    /// Signs a checkpoint over the last entry if it is not anchored yet, and one over the
+    /// access-log heads that moved (at clean shutdown).
     pub async fn checkpoint_tail(&self, store: &CellStore) -> Result<(), AppError> {
-        let mut state = self.state.lock().await;
-        if state.chain.last_seq() <= state.last_checkpoint.max(state.opened_at) {
-            return Ok(());
-        }
-        let Some(last) = store.last_ledger_entry().await? else {
-            return Ok(());
-        };
-        let entry = to_entry(&last);
-        // Sign only what the chain itself produced: a stored tail that differs is not vouched for.
-        if entry.seq != state.chain.last_seq() || entry.hash != state.chain.last_hash() {
-            return Err(AppError::Internal(format!(
-                "ledger tail changed under the writer at entry {}",
-                entry.seq
-            )));
-        }
-        self.write_checkpoint(store, &mut state, &entry).await
+        let (reply, answer) = oneshot::channel();
+        self.appender
+            .send(Command::Tail { reply })
+            .await
+            .map_err(|_| AppError::Internal("the ledger appender has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| AppError::Internal("the ledger appender has stopped".into()))?
+            .map_err(AppError::Internal)?;
+        self.checkpoint_access(store).await.map(|_| ())
     }
 
     /// The public keys that verify this region's checkpoints.
     pub fn public_keys(&self) -> TrustedKeys {
         self.signing.public_keys()
+    }
+}
+
+/// The chain state as stored.
+async fn resume(store: &CellStore) -> Result<State, reelm_store::StoreError> {
+    let last = store.last_ledger_entry().await?;
+    let last_checkpoint = store.last_ledger_checkpoint_seq().await?.max(0) as u64;
+    let chain = ChainBuilder::resume(last.as_ref().map(to_entry).as_ref());
+    Ok(State {
+        opened_at: chain.last_seq(),
+        chain,
+        last_checkpoint,
+    })
+}
+
+/// The appender: owns the chain, stores every pending decision in one transaction.
+async fn run_appender(
+    store: CellStore,
+    signing: Arc<SigningKeys>,
+    mut state: State,
+    mut rx: mpsc::Receiver<Command>,
+) {
+    let mut commands = Vec::with_capacity(MAX_BATCH);
+    let mut pending = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut commands, MAX_BATCH).await > 0 {
+        for command in commands.drain(..) {
+            match command {
+                Command::Append {
+                    kind,
+                    payload,
+                    reply,
+                } => pending.push((kind, payload, reply)),
+                Command::Tail { reply } => {
+                    commit(&store, &signing, &mut state, &mut pending).await;
+                    let _ = reply.send(sign_tail(&store, &signing, &mut state).await);
+                }
+            }
+        }
+        commit(&store, &signing, &mut state, &mut pending).await;
+    }
+}
+
+type Pending = (String, String, oneshot::Sender<Result<ChainEntry, String>>);
+
+/// Chains the pending decisions in order, stores them and the checkpoints they reach in one
+/// transaction, then answers each caller.
+async fn commit(
+    store: &CellStore,
+    signing: &SigningKeys,
+    state: &mut State,
+    pending: &mut Vec<Pending>,
+) {
+    if pending.is_empty() {
+        return;
+    }
+    let at_ms = reelm_core::now_ms();
+    let mut entries = Vec::with_capacity(pending.len());
+    let mut replies = Vec::with_capacity(pending.len());
+    let mut checkpoints = Vec::new();
+    let mut last_checkpoint = state.last_checkpoint;
+    for (kind, payload, reply) in pending.drain(..) {
+        let entry = state.chain.append(at_ms, kind, payload);
+        if entry.seq >= last_checkpoint + CHECKPOINT_EVERY {
+            checkpoints.push(checkpoint_row(signing.checkpoint(&entry, at_ms)));
+            last_checkpoint = entry.seq;
+        }
+        entries.push(entry);
+        replies.push(reply);
+    }
+    let refs: Vec<LedgerEntryRef<'_>> = entries
+        .iter()
+        .map(|e| LedgerEntryRef {
+            seq: e.seq as i64,
+            at_ms: e.at_ms,
+            kind: &e.kind,
+            payload: &e.payload,
+            prev_hash: &e.prev_hash,
+            hash: &e.hash,
+        })
+        .collect();
+    match store.insert_ledger_batch(&refs, &checkpoints).await {
+        Ok(()) => {
+            state.last_checkpoint = last_checkpoint;
+            for (entry, reply) in entries.into_iter().zip(replies) {
+                let _ = reply.send(Ok(entry));
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            tracing::error!(error = %message, entries = replies.len(), "ledger batch not stored");
+            for reply in replies {
+                let _ = reply.send(Err(message.clone()));
+            }
+            // The builder moved on; go back to what is stored.
+            match resume(store).await {
+                Ok(stored) => {
+                    state.chain = stored.chain;
+                    state.last_checkpoint = stored.last_checkpoint;
+                }
+                Err(e) => tracing::error!(error = %e, "cannot resume the ledger from the store"),
+            }
+        }
+    }
+}
+
+/// Signs a checkpoint over the last entry if this process wrote entries after the last one.
+async fn sign_tail(
+    store: &CellStore,
+    signing: &SigningKeys,
+    state: &mut State,
+) -> Result<(), String> {
+    if state.chain.last_seq() <= state.last_checkpoint.max(state.opened_at) {
+        return Ok(());
+    }
+    let Some(last) = store.last_ledger_entry().await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    let entry = to_entry(&last);
+    // Sign only what the chain itself produced: a stored tail that differs is not vouched for.
+    if entry.seq != state.chain.last_seq() || entry.hash != state.chain.last_hash() {
+        return Err(format!(
+            "ledger tail changed under the writer at entry {}",
+            entry.seq
+        ));
+    }
+    let cp = signing.checkpoint(&entry, reelm_core::now_ms());
+    store
+        .insert_ledger_checkpoint(&checkpoint_row(cp))
+        .await
+        .map_err(|e| e.to_string())?;
+    state.last_checkpoint = entry.seq;
+    Ok(())
+}
+
+// ---- access-log checkpoints ---------------------------------------------------------------------
+
+/// The heads of the region's access-log chains that moved since the last signed checkpoint.
+struct AccessCheckpoints {
+    signing: Arc<SigningKeys>,
+    state: tokio::sync::Mutex<AccessState>,
+}
+
+struct AccessState {
+    /// Person tag → (seq, hash) of the newest entry appended by this process.
+    dirty: HashMap<[u8; 32], (u64, [u8; 32])>,
+    /// Appends since the last checkpoint.
+    appended: u64,
+    last_seq: u64,
+    last_root: [u8; 32],
+}
+
+async fn access_timer(access: Weak<AccessCheckpoints>, store: CellStore) {
+    let mut tick = tokio::time::interval(ACCESS_CHECKPOINT_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(access) = access.upgrade() else {
+            return;
+        };
+        if let Err(e) = access.checkpoint(&store).await {
+            tracing::warn!(error = %e, "cannot sign the access-log checkpoint; will retry");
+        }
+    }
+}
+
+impl AccessCheckpoints {
+    async fn checkpoint(&self, store: &CellStore) -> Result<Option<u64>, AppError> {
+        let mut state = self.state.lock().await;
+        if state.dirty.is_empty() {
+            return Ok(None);
+        }
+        let heads: Vec<ChainHead> = state
+            .dirty
+            .iter()
+            .map(|(tag, (seq, hash))| ChainHead {
+                tag: *tag,
+                seq: *seq,
+                hash: *hash,
+            })
+            .collect();
+        let seq = state.last_seq + 1;
+        let cp = self
+            .signing
+            .sign_heads(seq, &state.last_root, &heads, reelm_core::now_ms())
+            .ok_or_else(|| AppError::Internal("duplicate access-log head".into()))?;
+        let rows: Vec<AccessHeadRow> = heads
+            .iter()
+            .map(|h| AccessHeadRow {
+                checkpoint_seq: seq as i64,
+                person_tag: h.tag.to_vec(),
+                seq: h.seq as i64,
+                hash: h.hash.to_vec(),
+            })
+            .collect();
+        store
+            .insert_access_checkpoint(
+                &AccessCheckpointRow {
+                    seq: seq as i64,
+                    root: cp.root.to_vec(),
+                    heads: cp.heads as i64,
+                    at_ms: cp.at_ms,
+                    signer_key_id: cp.signer_key_id,
+                    signature: cp.signature,
+                },
+                &rows,
+            )
+            .await?;
+        state.dirty.clear();
+        state.appended = 0;
+        state.last_seq = seq;
+        state.last_root = cp.root;
+        Ok(Some(seq))
+    }
+}
+
+impl RegionLedger {
+    /// The newest head of `tag`'s access log this region has vouched for or is about to:
+    /// an append must continue after it. `None` for a log never checkpointed nor appended by
+    /// this process.
+    pub async fn access_head(
+        &self,
+        store: &CellStore,
+        tag: &[u8; 32],
+    ) -> Result<Option<(u64, [u8; 32])>, AppError> {
+        let state = self.access.state.lock().await;
+        if let Some(head) = state.dirty.get(tag) {
+            return Ok(Some(*head));
+        }
+        Ok(store
+            .latest_access_head(tag)
+            .await?
+            .map(|(seq, hash)| (seq.max(0) as u64, hash32(&hash))))
+    }
+
+    /// Records an appended access-log entry (`tag`'s new head); signs a checkpoint every
+    /// [`ACCESS_CHECKPOINT_EVERY`] appends.
+    pub async fn access_appended(
+        &self,
+        store: &CellStore,
+        tag: [u8; 32],
+        seq: u64,
+        hash: [u8; 32],
+    ) -> Result<(), AppError> {
+        let due = {
+            let mut state = self.access.state.lock().await;
+            state.dirty.insert(tag, (seq, hash));
+            state.appended += 1;
+            state.appended >= ACCESS_CHECKPOINT_EVERY
+        };
+        if due {
+            self.checkpoint_access(store).await?;
+        }
+        Ok(())
+    }
+
+    /// Signs a checkpoint over every access-log head that moved since the last one; returns
+    /// its number, or `None` when nothing moved.
+    pub async fn checkpoint_access(&self, store: &CellStore) -> Result<Option<u64>, AppError> {
+        self.access.checkpoint(store).await
+    }
+}
+
+/// The region's public checkpoint keys from its keys folder (empty when the file is missing:
+/// then every checkpoint fails as signed by an unknown key).
+pub fn load_public_keys(p: &Platform, region: &RegionId) -> Result<TrustedKeys, LedgerError> {
+    let path = public_keys_path(&p.config.data_dir, region);
+    let keys_err = |message: String| LedgerError::Keys {
+        region: region.to_string(),
+        path: path.display().to_string(),
+        message,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => TrustedKeys::from_json(&text).map_err(|e| keys_err(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TrustedKeys::new()),
+        Err(e) => Err(keys_err(e.to_string())),
     }
 }
 
@@ -260,21 +572,57 @@ pub async fn verify_region(p: &Platform, region: &str) -> Result<LedgerReport, L
     let cell = p
         .cell(&id)
         .ok_or_else(|| LedgerError::UnknownRegion(region.to_owned()))?;
-    let path = public_keys_path(&p.config.data_dir, &id);
-    let keys_err = |message: String| LedgerError::Keys {
-        region: region.to_owned(),
-        path: path.display().to_string(),
-        message,
-    };
-    let keys = match std::fs::read_to_string(&path) {
-        Ok(text) => TrustedKeys::from_json(&text).map_err(|e| keys_err(e.to_string()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => TrustedKeys::new(),
-        Err(e) => return Err(keys_err(e.to_string())),
-    };
+    let keys = load_public_keys(p, &id)?;
     verify_store(&cell.store, region, &keys).await
 }
 
-/// [`verify_region`] against explicit trusted keys.
+/// A page read and hashed: the entries and, per entry, its recomputed hash and whether it
+/// records a refused transfer.
+struct HashedPage {
+    page: LedgerPage,
+    computed: Vec<([u8; 32], bool)>,
+}
+
+/// Recomputes every entry's hash, on several threads for a large page (the links are checked
+/// afterwards, in order).
+fn hash_page(page: LedgerPage) -> HashedPage {
+    let rows: Vec<_> = page.iter().collect();
+    let one = |r: &reelm_store::PackedRow<'_>| {
+        let h = reelm_vault::entry_hash_bytes(
+            r.seq.max(0) as u64,
+            r.at_ms,
+            r.kind,
+            r.payload,
+            &hash32(r.prev_hash),
+        );
+        let refused =
+            std::str::from_utf8(r.payload).is_ok_and(|p| p.contains("\"decision\":\"refused\""));
+        (h, refused)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let computed = if threads < 2 || rows.len() < 2_048 {
+        rows.iter().map(one).collect()
+    } else {
+        let chunk = rows.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = rows
+                .chunks(chunk)
+                .map(|c| scope.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
+                .collect();
+            parts
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    drop(rows);
+    HashedPage { page, computed }
+}
+
+/// [`verify_region`] against explicit trusted keys. A three-stage pipeline: one task reads
+/// packed pages ([`CellStore::ledger_packed_page`]) and hands each to the blocking pool to
+/// recompute its hashes (in parallel), while this task checks seq, links and checkpoints of the
+/// previous page in order.
 pub async fn verify_store(
     store: &CellStore,
     region: &str,
@@ -304,49 +652,54 @@ pub async fn verify_store(
     let mut next_cp = 0usize;
     let mut verifier = ChainVerifier::new();
     let mut refused = 0u64;
-    // Read the next page while this one is verified: reading dominates.
-    let (tx, mut pages) = tokio::sync::mpsc::channel(2);
+    let (tx, mut pages) =
+        mpsc::channel::<Result<tokio::task::JoinHandle<HashedPage>, reelm_store::StoreError>>(2);
     let reader_store = store.clone();
     let reader = tokio::spawn(async move {
         let mut after = 0i64;
         loop {
-            let page = match reader_store.ledger_page(after, PAGE).await {
+            let page = match reader_store.ledger_packed_page(after, PAGE).await {
                 Ok(page) => page,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
                     return;
                 }
             };
-            let Some(last) = page.last() else { return };
-            after = last.seq;
-            if tx.send(Ok(page)).await.is_err() {
+            let Some(last) = page.last_seq() else { return };
+            after = last;
+            let hashing = tokio::task::spawn_blocking(move || hash_page(page));
+            if tx.send(Ok(hashing)).await.is_err() {
                 return;
             }
         }
     });
     let _stop_reader = AbortOnDrop(reader);
-    while let Some(page) = pages.recv().await {
-        let page = page?;
-        for row in &page {
-            let e = to_entry(row);
-            if let Err(v) = verifier.push(&e) {
+    while let Some(hashing) = pages.recv().await {
+        let HashedPage { page, computed } = hashing?
+            .await
+            .map_err(|e| AppError::Internal(format!("ledger hashing: {e}")))?;
+        for (row, (hash, is_refused)) in page.iter().zip(&computed) {
+            let seq = row.seq.max(0) as u64;
+            let prev_hash = hash32(row.prev_hash);
+            let stored = hash32(row.hash);
+            if let Err(v) = verifier.push_hashed(seq, &prev_hash, &stored, hash) {
                 let verified = verifier.report().entries;
                 let violation = match v {
                     ChainViolation::PrevHashMismatch { seq } => {
-                        diagnose_broken_link(store, seq, &e.prev_hash).await?
+                        diagnose_broken_link(store, seq, &prev_hash).await?
                     }
                     other => from_chain(&other),
                 };
                 return Err(tampered(verified, violation));
             }
-            if e.payload.contains("\"decision\":\"refused\"") {
+            if *is_refused {
                 refused += 1;
             }
             while let Some(cp) = checkpoints.get(next_cp) {
-                if cp.seq > e.seq {
+                if cp.seq > seq {
                     break;
                 }
-                if !cp.matches(&e) {
+                if cp.seq != seq || cp.hash != stored {
                     let v = ChainViolation::CheckpointMismatch { seq: cp.seq };
                     return Err(tampered(verifier.report().entries, from_chain(&v)));
                 }

@@ -7,6 +7,7 @@
 //! Must not: know about HTTP, sessions cookies or other cells. A [`CellStore`] only ever sees
 //! its own region's database; moving data between regions is the transfer gateway's job.
 
+pub mod audit;
 pub mod cell;
 mod db;
 pub mod directory;
@@ -16,12 +17,13 @@ pub mod operators;
 pub mod registry;
 mod schema;
 
+pub use audit::MediaPlacementRow;
 pub use cell::*;
 pub use db::{BulkValue, Db, Dialect, StoreError};
 pub use directory::{DirectoryEntry, DirectoryStore};
 pub use erasure::{ErasurePlan, ErasureReceiptRow, UserKeyRow};
-pub use ledger::{CheckpointRow, LedgerRow};
-pub use operators::{GrantRow, OperatorRow};
+pub use ledger::{CheckpointRow, LedgerEntryRef, LedgerPage, LedgerRow, PackedRow};
+pub use operators::{AccessCheckpointRow, AccessEntryRow, AccessHeadRow, GrantRow, OperatorRow};
 
 #[cfg(test)]
 mod tests;

@@ -318,3 +318,201 @@ impl CellStore {
             .map(grant))
     }
 }
+
+/// One stored access-log checkpoint (signed over the heads that moved since the previous one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessCheckpointRow {
+    pub seq: i64,
+    pub root: Vec<u8>,
+    pub heads: i64,
+    pub at_ms: i64,
+    pub signer_key_id: String,
+    pub signature: Vec<u8>,
+}
+
+/// One head an access-log checkpoint signed: the person's chain tag, never their id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessHeadRow {
+    pub checkpoint_seq: i64,
+    pub person_tag: Vec<u8>,
+    pub seq: i64,
+    pub hash: Vec<u8>,
+}
+
+/// One access-log entry with its person, for region-wide verification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessEntryRow {
+    pub person_id: UserId,
+    pub entry: LedgerRow,
+}
+
+const ACCESS_CHECKPOINT_COLUMNS: &str = "seq, root, heads, at_ms, signer_key_id, signature";
+
+fn access_checkpoint(r: &sqlx::any::AnyRow) -> AccessCheckpointRow {
+    AccessCheckpointRow {
+        seq: r.get(0),
+        root: r.get(1),
+        heads: r.get(2),
+        at_ms: r.get(3),
+        signer_key_id: r.get(4),
+        signature: r.get(5),
+    }
+}
+
+impl CellStore {
+    /// Stores a checkpoint and the heads it signed in one transaction.
+    pub async fn insert_access_checkpoint(
+        &self,
+        cp: &AccessCheckpointRow,
+        heads: &[AccessHeadRow],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.pool.begin().await?;
+        let sql = format!(
+            "INSERT INTO access_checkpoints ({ACCESS_CHECKPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(cp.seq)
+            .bind(&cp.root)
+            .bind(cp.heads)
+            .bind(cp.at_ms)
+            .bind(&cp.signer_key_id)
+            .bind(&cp.signature)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        // 4 parameters a row: 1,000 rows stay below 9,000 parameters.
+        for chunk in heads.chunks(1000) {
+            let mut sql = String::from(
+                "INSERT INTO access_checkpoint_heads (checkpoint_seq, person_tag, seq, hash) VALUES ",
+            );
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                let b = i * 4;
+                sql.push_str(&format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for h in chunk {
+                q = q
+                    .bind(h.checkpoint_seq)
+                    .bind(&h.person_tag)
+                    .bind(h.seq)
+                    .bind(&h.hash);
+            }
+            q.execute(&mut *tx).await.map_err(StoreError::from_sqlx)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The checkpoint with the highest seq.
+    pub async fn last_access_checkpoint(&self) -> Result<Option<AccessCheckpointRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ACCESS_CHECKPOINT_COLUMNS} FROM access_checkpoints ORDER BY seq DESC LIMIT 1"
+        );
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_optional(&self.db.pool)
+            .await?
+            .as_ref()
+            .map(access_checkpoint))
+    }
+
+    /// Every access-log checkpoint, in seq order.
+    pub async fn access_checkpoints(&self) -> Result<Vec<AccessCheckpointRow>, StoreError> {
+        let sql =
+            format!("SELECT {ACCESS_CHECKPOINT_COLUMNS} FROM access_checkpoints ORDER BY seq");
+        Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(access_checkpoint)
+            .collect())
+    }
+
+    /// Up to `limit` signed heads after `(checkpoint_seq, person_tag)` = `after`, in that order.
+    pub async fn access_heads_page(
+        &self,
+        after: Option<(i64, &[u8])>,
+        limit: i64,
+    ) -> Result<Vec<AccessHeadRow>, StoreError> {
+        let (cp, tag) = after.unwrap_or((i64::MIN, &[]));
+        let rows = sqlx::query(
+            "SELECT checkpoint_seq, person_tag, seq, hash FROM access_checkpoint_heads
+             WHERE checkpoint_seq > $1 OR (checkpoint_seq = $1 AND person_tag > $2)
+             ORDER BY checkpoint_seq, person_tag LIMIT $3",
+        )
+        .bind(cp)
+        .bind(tag)
+        .bind(limit)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AccessHeadRow {
+                checkpoint_seq: r.get(0),
+                person_tag: r.get(1),
+                seq: r.get(2),
+                hash: r.get(3),
+            })
+            .collect())
+    }
+
+    /// The newest signed head of the chain tagged `tag`: `(seq, hash)`.
+    pub async fn latest_access_head(
+        &self,
+        tag: &[u8],
+    ) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT seq, hash FROM access_checkpoint_heads WHERE person_tag = $1
+             ORDER BY checkpoint_seq DESC LIMIT 1",
+        )
+        .bind(tag)
+        .fetch_optional(&self.db.pool)
+        .await?
+        .map(|r| (r.get(0), r.get(1))))
+    }
+
+    /// Up to `limit` access-log entries after `(person_id, seq)` = `after`, ordered by person
+    /// then seq: every person's chain in turn, for region-wide verification.
+    pub async fn access_log_page(
+        &self,
+        after: (i64, i64),
+        limit: i64,
+    ) -> Result<Vec<AccessEntryRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT person_id, seq, at_ms, kind, payload, prev_hash, hash FROM access_log
+             WHERE person_id > $1 OR (person_id = $1 AND seq > $2)
+             ORDER BY person_id, seq LIMIT $3",
+        )
+        .bind(after.0)
+        .bind(after.1)
+        .bind(limit)
+        .fetch_all(&self.db.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AccessEntryRow {
+                person_id: UserId(r.get(0)),
+                entry: LedgerRow {
+                    seq: r.get(1),
+                    at_ms: r.get(2),
+                    kind: r.get(3),
+                    payload: r.get(4),
+                    prev_hash: r.get(5),
+                    hash: r.get(6),
+                },
+            })
+            .collect())
+    }
+
+    /// The ids named by this cell's erasure receipts (people erased here).
+    pub async fn erased_people(&self) -> Result<Vec<UserId>, StoreError> {
+        Ok(sqlx::query("SELECT DISTINCT user_id FROM erasure_receipts")
+            .fetch_all(&self.db.pool)
+            .await?
+            .iter()
+            .map(|r| UserId(r.get(0)))
+            .collect())
+    }
+}

@@ -312,6 +312,37 @@ pub static TABLES: &[TableSpec] = &[
             ("expires_at", Personal),
         ],
     },
+    // Signed checkpoints over the heads of the per-person access logs: a region-wide
+    // statement, no person in it.
+    TableSpec {
+        name: "access_checkpoints",
+        scope: Scope::Cell,
+        owner_column: None,
+        columns: &[
+            ("seq", Operational),
+            ("root", Operational),
+            ("heads", Operational),
+            ("at_ms", Operational),
+            ("signer_key_id", Operational),
+            ("signature", Operational),
+        ],
+    },
+    // The heads a checkpoint signed. A person appears only as the tag of their chain (a
+    // SHA-256 of their id, a pseudonym, never the id), with how far their log had reached.
+    // Operational, like the erasure receipt (which keeps the id and the access-log row count):
+    // the rows are the proof an auditor checks, so they stay when the person is erased, and
+    // they never leave the region.
+    TableSpec {
+        name: "access_checkpoint_heads",
+        scope: Scope::Cell,
+        owner_column: None,
+        columns: &[
+            ("checkpoint_seq", Operational),
+            ("person_tag", Operational),
+            ("seq", Operational),
+            ("hash", Operational),
+        ],
+    },
     TableSpec {
         name: "schema_migrations",
         scope: Scope::Directory,

@@ -188,6 +188,29 @@ pub static CELL_MIGRATIONS: &[Migration] = &[
             approver_id BIGINT,
             expires_at BIGINT)"],
     },
+    Migration {
+        version: 8,
+        name: "signed checkpoints over the access-log heads",
+        statements: &[
+            // Region-wide signed checkpoints over the heads of the per-person access logs
+            // (numbered 1, 2, …; each chains to the previous root).
+            "CREATE TABLE access_checkpoints (
+            seq BIGINT PRIMARY KEY,
+            root {blob} NOT NULL,
+            heads BIGINT NOT NULL,
+            at_ms BIGINT NOT NULL,
+            signer_key_id TEXT NOT NULL,
+            signature {blob} NOT NULL)",
+            // The heads each checkpoint signed: the person's chain tag, not their id.
+            "CREATE TABLE access_checkpoint_heads (
+            checkpoint_seq BIGINT NOT NULL,
+            person_tag {blob} NOT NULL,
+            seq BIGINT NOT NULL,
+            hash {blob} NOT NULL,
+            PRIMARY KEY (checkpoint_seq, person_tag))",
+            "CREATE INDEX access_checkpoint_heads_tag ON access_checkpoint_heads (person_tag, checkpoint_seq)",
+        ],
+    },
 ];
 
 pub static DIRECTORY_MIGRATIONS: &[Migration] = &[Migration {

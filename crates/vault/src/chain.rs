@@ -61,14 +61,26 @@ pub fn entry_hash(
     payload: &str,
     prev_hash: &[u8; 32],
 ) -> [u8; 32] {
+    entry_hash_bytes(seq, at_ms, kind.as_bytes(), payload.as_bytes(), prev_hash)
+}
+
+/// [`entry_hash`] over raw bytes, for verifiers that read stored entries without decoding
+/// them into strings (the hash covers the stored bytes, valid UTF-8 or not).
+pub fn entry_hash_bytes(
+    seq: u64,
+    at_ms: i64,
+    kind: &[u8],
+    payload: &[u8],
+    prev_hash: &[u8; 32],
+) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(CHAIN_DOMAIN);
     h.update(seq.to_be_bytes());
     h.update(at_ms.to_be_bytes());
     h.update((kind.len() as u64).to_be_bytes());
-    h.update(kind.as_bytes());
+    h.update(kind);
     h.update((payload.len() as u64).to_be_bytes());
-    h.update(payload.as_bytes());
+    h.update(payload);
     h.update(prev_hash);
     h.finalize().into()
 }
@@ -270,21 +282,32 @@ impl ChainVerifier {
 
     /// Checks the next entry.
     pub fn push(&mut self, e: &ChainEntry) -> Result<(), ChainViolation> {
+        self.push_hashed(e.seq, &e.prev_hash, &e.hash, &e.compute_hash())
+    }
+
+    /// Checks the next entry given the hash recomputed from its contents (`computed`, e.g.
+    /// [`entry_hash_bytes`] run in parallel over a page of entries before the links are
+    /// checked in order): seq follows, `prev_hash` links to the previous entry and the stored
+    /// `hash` matches the contents. Same checks, same order as [`ChainVerifier::push`].
+    pub fn push_hashed(
+        &mut self,
+        seq: u64,
+        prev_hash: &[u8; 32],
+        hash: &[u8; 32],
+        computed: &[u8; 32],
+    ) -> Result<(), ChainViolation> {
         let expected = self.last_seq + 1;
-        if e.seq != expected {
-            return Err(ChainViolation::SeqGap {
-                seq: e.seq,
-                expected,
-            });
+        if seq != expected {
+            return Err(ChainViolation::SeqGap { seq, expected });
         }
-        if e.prev_hash != self.last_hash {
-            return Err(ChainViolation::PrevHashMismatch { seq: e.seq });
+        if *prev_hash != self.last_hash {
+            return Err(ChainViolation::PrevHashMismatch { seq });
         }
-        if e.compute_hash() != e.hash {
-            return Err(ChainViolation::HashMismatch { seq: e.seq });
+        if computed != hash {
+            return Err(ChainViolation::HashMismatch { seq });
         }
-        self.last_seq = e.seq;
-        self.last_hash = e.hash;
+        self.last_seq = seq;
+        self.last_hash = *hash;
         self.entries += 1;
         Ok(())
     }

@@ -14,7 +14,9 @@
 //!   field ciphertexts is unreadable, even to a holder of the region key.
 //! - **Tamper-evident hash chains** for the transfer ledger and the access
 //!   log ([`ChainBuilder`], [`verify_chain`]) with ed25519-signed
-//!   [`Checkpoint`]s ([`SigningKeys`], [`verify_checkpoints`]).
+//!   [`Checkpoint`]s ([`SigningKeys`], [`verify_checkpoints`]), and signed
+//!   [`HeadsCheckpoint`]s over the heads of many chains at once (one per person:
+//!   [`chain_tag`], [`heads_root`], [`HeadsReplay`]).
 //!
 //! Rules this crate keeps and expects callers to keep: a plaintext user key is
 //! never stored beside data (store the [`WrappedKey`] only); key material is
@@ -68,9 +70,13 @@ mod user;
 
 pub use chain::{
     ChainBuilder, ChainEntry, ChainVerifier, ChainViolation, FIRST_SEQ, GENESIS_HASH, VerifyReport,
-    canonical_json, entry_hash, verify_chain,
+    canonical_json, entry_hash, entry_hash_bytes, verify_chain,
 };
-pub use checkpoint::{Checkpoint, CheckpointReport, SigningKeys, TrustedKeys, verify_checkpoints};
+pub use checkpoint::{
+    ChainHead, Checkpoint, CheckpointReport, GENESIS_ROOT, HeadsCheckpoint, HeadsReplay,
+    HeadsViolation, SignedHead, SigningKeys, TrustedKeys, chain_tag, heads_root,
+    verify_checkpoints,
+};
 pub use error::VaultError;
 pub use field::{
     FIELD_FORMAT_V1, FIELD_OVERHEAD, FieldContext, decrypt_field, decrypt_opt_str, decrypt_str,

@@ -9,6 +9,7 @@
 
 use crate::auth;
 use crate::error::AppError;
+use crate::ledger::hash32;
 use crate::platform::{Cell, Platform};
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
@@ -16,7 +17,10 @@ use cedar_policy::{
 };
 use reelm_core::{ErrorCode, RegionId, UserId};
 use reelm_store::{LedgerRow, OperatorRow};
-use reelm_vault::{ChainBuilder, ChainEntry, ChainVerifier, ChainViolation};
+use reelm_vault::{
+    ChainBuilder, ChainEntry, ChainHead, ChainVerifier, ChainViolation, HeadsCheckpoint,
+    HeadsReplay, HeadsViolation, SignedHead, TrustedKeys, chain_tag,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -476,25 +480,41 @@ fn to_entry(r: &LedgerRow) -> ChainEntry {
         at_ms: r.at_ms,
         kind: r.kind.clone(),
         payload: r.payload.clone(),
-        prev_hash: r.prev_hash.as_slice().try_into().unwrap_or([0; 32]),
-        hash: r.hash.as_slice().try_into().unwrap_or([0; 32]),
+        prev_hash: hash32(&r.prev_hash),
+        hash: hash32(&r.hash),
     }
 }
 
-/// Appends one decision to `person`'s access log in their home `cell` (their own hash chain).
+/// Appends one decision to `person`'s access log in their home `cell` (their own hash chain),
+/// and records the new head for the region's next signed access-log checkpoint. Refuses to
+/// extend a log that is shorter than (or differs from) what the region already vouched for:
+/// a truncated or rewritten log fails closed, so nothing is read without a trace.
 pub async fn append_access(
     cell: &Cell,
     person: UserId,
     record: &AccessRecord,
 ) -> Result<ChainEntry, AppError> {
     let payload = reelm_vault::canonical_json(record)?;
+    let tag = chain_tag(person.0);
     let _guard = cell.access_log_lock.lock().await;
     let last = cell
         .store
         .access_entries(person, 0, i64::MAX, true, 1)
         .await?
-        .pop();
-    let mut chain = ChainBuilder::resume(last.as_ref().map(to_entry).as_ref());
+        .pop()
+        .map(|r| to_entry(&r));
+    if let Some((seq, hash)) = cell.ledger.access_head(&cell.store, &tag).await? {
+        let intact = last
+            .as_ref()
+            .is_some_and(|l| l.seq > seq || (l.seq == seq && l.hash == hash));
+        if !intact {
+            tracing::error!(person = %person, signed_seq = seq, "access log shorter than its signed head");
+            return Err(AppError::Internal(format!(
+                "the access log of person {person} no longer reaches entry {seq}, which the region signed (truncated or rewritten); refusing to extend it"
+            )));
+        }
+    }
+    let mut chain = ChainBuilder::resume(last.as_ref());
     let e = chain.append(reelm_core::now_ms(), KIND_READ_PERSONAL, payload);
     cell.store
         .insert_access_entry(
@@ -509,14 +529,202 @@ pub async fn append_access(
             },
         )
         .await?;
+    // The entry is stored; a checkpoint that cannot be signed now is retried by the timer.
+    if let Err(err) = cell
+        .ledger
+        .access_appended(&cell.store, tag, e.seq, e.hash)
+        .await
+    {
+        tracing::warn!(error = %err, "access-log checkpoint not signed; will retry");
+    }
     Ok(e)
 }
 
-/// Verifies `person`'s whole access-log chain; `Ok(entries)` or the first violation.
-pub async fn verify_access_log(
+/// Where and how the access logs of a region are broken.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AccessLogViolation {
+    /// The person whose chain is broken, when known (a checkpoint names only a chain tag).
+    pub person: Option<String>,
+    /// The entry (or, for checkpoint problems, the checkpoint number) where it was found.
+    pub seq: u64,
+    /// `edited`, `dropped`, `reordered`, `prev_hash_mismatch`, `truncated`,
+    /// `checkpoint_mismatch`, `log_dropped`, `erased_but_present`, `checkpoint_dropped`,
+    /// `checkpoint_reordered`, `checkpoint_edited`, `bad_checkpoint_signature`,
+    /// `unknown_signer` or `regressed`.
+    pub kind: String,
+    pub message: String,
+}
+
+impl AccessLogViolation {
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    fn chain(person: UserId, v: &ChainViolation) -> Self {
+        AccessLogViolation {
+            person: Some(person.to_string()),
+            seq: v.seq(),
+            kind: v.kind().to_owned(),
+            message: format!("person {person}'s access log: {v}"),
+        }
+    }
+
+    fn heads(v: &HeadsViolation) -> Self {
+        AccessLogViolation {
+            person: None,
+            seq: v.checkpoint(),
+            kind: v.kind().to_owned(),
+            message: v.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for AccessLogViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.kind.replace('_', " "))
+    }
+}
+
+/// A region's access logs, verified.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct AccessLogReport {
+    pub region: String,
+    /// People with an access log.
+    pub people: u64,
+    pub entries: u64,
+    pub checkpoints: u64,
+    /// Signed heads of logs that are gone because their person was erased (erasure receipt,
+    /// not in the directory).
+    pub erased: u64,
+    /// Entries after their person's last signed head (their truncation would go unnoticed
+    /// until the next checkpoint, at most [`crate::ledger::ACCESS_CHECKPOINT_INTERVAL`]).
+    pub unanchored: u64,
+    pub seconds: f64,
+}
+
+/// Replays every signed access-log checkpoint of `cell` (numbering, root chain, signatures
+/// by `keys`, no head going back) and returns each chain's latest signed head.
+async fn replay_checkpoints(
+    cell: &Cell,
+    keys: &TrustedKeys,
+) -> Result<Result<HeadsReplay, AccessLogViolation>, AppError> {
+    let checkpoints = cell.store.access_checkpoints().await?;
+    // Every signed head, in (checkpoint, tag) order.
+    let mut heads_rows = Vec::new();
+    let mut cursor: Option<(i64, Vec<u8>)> = None;
+    loop {
+        let page = cell
+            .store
+            .access_heads_page(cursor.as_ref().map(|(c, t)| (*c, t.as_slice())), 10_000)
+            .await?;
+        let Some(last) = page.last() else { break };
+        cursor = Some((last.checkpoint_seq, last.person_tag.clone()));
+        heads_rows.extend(page);
+    }
+    let mut replay = HeadsReplay::new();
+    let mut at = 0usize;
+    for row in &checkpoints {
+        let cp = HeadsCheckpoint {
+            seq: row.seq.max(0) as u64,
+            root: hash32(&row.root),
+            heads: row.heads.max(0) as u64,
+            at_ms: row.at_ms,
+            signer_key_id: row.signer_key_id.clone(),
+            signature: row.signature.clone(),
+        };
+        if let Some(orphan) = heads_rows.get(at).filter(|h| h.checkpoint_seq < row.seq) {
+            // Heads of a checkpoint that is gone.
+            let v = HeadsViolation::CheckpointGap {
+                checkpoint: row.seq.max(0) as u64,
+                expected: orphan.checkpoint_seq.max(0) as u64,
+            };
+            return Ok(Err(AccessLogViolation::heads(&v)));
+        }
+        let end = at
+            + heads_rows[at..]
+                .iter()
+                .take_while(|h| h.checkpoint_seq == row.seq)
+                .count();
+        let heads: Vec<ChainHead> = heads_rows[at..end]
+            .iter()
+            .map(|h| ChainHead {
+                tag: hash32(&h.person_tag),
+                seq: h.seq.max(0) as u64,
+                hash: hash32(&h.hash),
+            })
+            .collect();
+        at = end;
+        if let Err(v) = replay.push(&cp, &heads, keys) {
+            return Ok(Err(AccessLogViolation::heads(&v)));
+        }
+    }
+    if let Some(head) = heads_rows.get(at) {
+        // Signed heads whose checkpoint row is gone (the newest checkpoint was dropped).
+        return Ok(Err(AccessLogViolation {
+            person: None,
+            seq: head.checkpoint_seq.max(0) as u64,
+            kind: "checkpoint_dropped".into(),
+            message: format!(
+                "signed heads of access-log checkpoint {} are stored but the checkpoint is gone (checkpoint dropped)",
+                head.checkpoint_seq
+            ),
+        }));
+    }
+    Ok(Ok(replay))
+}
+
+/// Names a broken link of `person`'s chain: if the entry's `prev_hash` is the hash of another
+/// of their entries, entries were moved (reordered); otherwise the entry before was rewritten.
+async fn diagnose(
     cell: &Cell,
     person: UserId,
-) -> Result<Result<u64, ChainViolation>, AppError> {
+    violation: &ChainViolation,
+    prev_hash: &[u8; 32],
+) -> Result<AccessLogViolation, AppError> {
+    let ChainViolation::PrevHashMismatch { seq } = *violation else {
+        return Ok(AccessLogViolation::chain(person, violation));
+    };
+    let mut after = i64::MIN;
+    loop {
+        let page = cell
+            .store
+            .access_entries(person, after, i64::MAX, false, 1000)
+            .await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        if let Some(found) = page.iter().find(|r| r.hash.as_slice() == prev_hash) {
+            if found.seq.max(0) as u64 + 1 != seq {
+                return Ok(AccessLogViolation {
+                    person: Some(person.to_string()),
+                    seq,
+                    kind: "reordered".into(),
+                    message: format!(
+                        "person {person}'s access log: the entry stored as {seq} follows entry {} in the chain (entries moved or swapped)",
+                        found.seq
+                    ),
+                });
+            }
+            break;
+        }
+    }
+    let edited = seq.saturating_sub(1);
+    Ok(AccessLogViolation {
+        person: Some(person.to_string()),
+        seq: edited,
+        kind: "edited".into(),
+        message: format!(
+            "person {person}'s access log: entry {edited} was rewritten (entry {seq} links to a hash no stored entry has)"
+        ),
+    })
+}
+
+/// Checks one person's chain, page by page, from genesis, and against their latest signed
+/// head (`signed`). Returns (entries, last seq).
+async fn verify_person_chain(
+    cell: &Cell,
+    person: UserId,
+    signed: Option<SignedHead>,
+) -> Result<Result<(u64, u64), AccessLogViolation>, AppError> {
     let mut v = ChainVerifier::new();
     let mut after = 0;
     loop {
@@ -527,12 +735,178 @@ pub async fn verify_access_log(
         let Some(last) = page.last() else { break };
         after = last.seq;
         for r in &page {
-            if let Err(violation) = v.push(&to_entry(r)) {
-                return Ok(Err(violation));
+            let e = to_entry(r);
+            if let Err(violation) = v.push(&e) {
+                return Ok(Err(diagnose(cell, person, &violation, &e.prev_hash).await?));
+            }
+            if let Some(s) = signed
+                && s.seq == e.seq
+                && s.hash != e.hash
+            {
+                let violation = ChainViolation::CheckpointMismatch { seq: e.seq };
+                return Ok(Err(AccessLogViolation::chain(person, &violation)));
             }
         }
     }
-    Ok(Ok(v.report().entries))
+    let report = v.report();
+    if let Some(s) = signed
+        && report.last_seq < s.seq
+    {
+        let violation = ChainViolation::Truncated {
+            checkpoint_seq: s.seq,
+            last_seq: report.last_seq,
+        };
+        return Ok(Err(AccessLogViolation::chain(person, &violation)));
+    }
+    Ok(Ok((report.entries, report.last_seq)))
+}
+
+/// Verifies `person`'s whole access-log chain from genesis and against the region's signed
+/// checkpoints (with the cell's own public keys): an edited, dropped or reordered entry, and a
+/// tail truncated below a signed head, are caught. `Ok(entries)` or the first violation.
+pub async fn verify_access_log(
+    cell: &Cell,
+    person: UserId,
+) -> Result<Result<u64, AccessLogViolation>, AppError> {
+    let replay = match replay_checkpoints(cell, &cell.ledger.public_keys()).await? {
+        Ok(r) => r,
+        Err(v) => return Ok(Err(v)),
+    };
+    let signed = replay.heads().get(&chain_tag(person.0)).copied();
+    Ok(verify_person_chain(cell, person, signed)
+        .await?
+        .map(|(entries, _)| entries))
+}
+
+/// Verifies every access log of `cell` against its signed checkpoints (public `keys` only):
+/// each person's chain (edited, dropped, reordered entries), each signed head reached
+/// (truncated tails, including a whole log dropped), and that a signed head whose log is gone
+/// belongs to a person erased here (an erasure receipt, and no longer in the directory).
+pub async fn verify_access_logs(
+    p: &Platform,
+    cell: &Cell,
+    keys: &TrustedKeys,
+) -> Result<Result<AccessLogReport, AccessLogViolation>, AppError> {
+    let started = std::time::Instant::now();
+    let replay = match replay_checkpoints(cell, keys).await? {
+        Ok(r) => r,
+        Err(v) => return Ok(Err(v)),
+    };
+    let mut unmatched: HashMap<[u8; 32], SignedHead> = replay.heads().clone();
+    let (mut people, mut entries, mut unanchored) = (0u64, 0u64, 0u64);
+    // One chain at a time, in (person, seq) order, page by page.
+    let mut after = (i64::MIN, 0i64);
+    let mut current: Option<(UserId, ChainVerifier, Option<SignedHead>)> = None;
+    let finish = |person: UserId,
+                  v: &ChainVerifier,
+                  signed: Option<SignedHead>|
+     -> Result<(u64, u64), AccessLogViolation> {
+        let r = v.report();
+        match signed {
+            Some(s) if r.last_seq < s.seq => Err(AccessLogViolation::chain(
+                person,
+                &ChainViolation::Truncated {
+                    checkpoint_seq: s.seq,
+                    last_seq: r.last_seq,
+                },
+            )),
+            _ => Ok((r.entries, r.last_seq - signed.map_or(0, |s| s.seq))),
+        }
+    };
+    loop {
+        let page = cell.store.access_log_page(after, 10_000).await?;
+        let Some(last) = page.last() else { break };
+        after = (last.person_id.0, last.entry.seq);
+        for row in &page {
+            if current.as_ref().is_none_or(|(p, _, _)| *p != row.person_id) {
+                if let Some((person, v, signed)) = current.take() {
+                    match finish(person, &v, signed) {
+                        Ok((n, tail)) => {
+                            entries += n;
+                            unanchored += tail;
+                        }
+                        Err(violation) => return Ok(Err(violation)),
+                    }
+                }
+                people += 1;
+                let signed = unmatched.remove(&chain_tag(row.person_id.0));
+                current = Some((row.person_id, ChainVerifier::new(), signed));
+            }
+            let Some((person, v, signed)) = current.as_mut() else {
+                continue;
+            };
+            let e = to_entry(&row.entry);
+            if let Err(violation) = v.push(&e) {
+                return Ok(Err(diagnose(cell, *person, &violation, &e.prev_hash).await?));
+            }
+            if let Some(s) = signed
+                && s.seq == e.seq
+                && s.hash != e.hash
+            {
+                let violation = ChainViolation::CheckpointMismatch { seq: e.seq };
+                return Ok(Err(AccessLogViolation::chain(*person, &violation)));
+            }
+        }
+    }
+    if let Some((person, v, signed)) = current.take() {
+        match finish(person, &v, signed) {
+            Ok((n, tail)) => {
+                entries += n;
+                unanchored += tail;
+            }
+            Err(violation) => return Ok(Err(violation)),
+        }
+    }
+    // Signed heads of logs that are gone: only an erasure explains them.
+    let mut erased = 0u64;
+    if !unmatched.is_empty() {
+        let receipts: HashMap<[u8; 32], UserId> = cell
+            .store
+            .erased_people()
+            .await?
+            .into_iter()
+            .map(|u| (chain_tag(u.0), u))
+            .collect();
+        let mut gone: Vec<(&[u8; 32], &SignedHead)> = unmatched.iter().collect();
+        gone.sort_by_key(|(tag, s)| (s.checkpoint, **tag));
+        for (tag, signed) in gone {
+            match receipts.get(tag) {
+                Some(user) if p.directory.by_id(*user).await?.is_none() => erased += 1,
+                Some(user) => {
+                    return Ok(Err(AccessLogViolation {
+                        person: Some(user.to_string()),
+                        seq: signed.seq,
+                        kind: "erased_but_present".into(),
+                        message: format!(
+                            "person {user}'s access log is gone and an erasure receipt names them, but the directory still has them (a forged erasure hiding a dropped log)"
+                        ),
+                    }));
+                }
+                None => {
+                    return Ok(Err(AccessLogViolation {
+                        person: None,
+                        seq: signed.seq,
+                        kind: "log_dropped".into(),
+                        message: format!(
+                            "access-log checkpoint {} signed entry {} of the chain tagged {}, but that whole log is gone and no erasure receipt explains it (log dropped)",
+                            signed.checkpoint,
+                            signed.seq,
+                            hex::encode(&tag[..8])
+                        ),
+                    }));
+                }
+            }
+        }
+    }
+    Ok(Ok(AccessLogReport {
+        region: cell.id().to_string(),
+        people,
+        entries,
+        checkpoints: replay.last_checkpoint(),
+        erased,
+        unanchored,
+        seconds: started.elapsed().as_secs_f64(),
+    }))
 }
 
 /// The person's decrypted account fields, on an allowed read.

@@ -181,17 +181,74 @@ async fn cross_region_transfers_are_ledgered_at_the_source_and_tampering_is_caug
     );
 }
 
-/// Throughput of ledger appends (through the gateway: policy, canonical JSON, one INSERT) and of
-/// verification. `cargo test --release -p reelm-server --test integration ledger_throughput --
-/// --ignored --nocapture`; set REELM_LEDGER_BENCH_DIR to keep the data dir for
-/// `reelm ledger verify --data-dir DIR --region eu`, REELM_LEDGER_BENCH_N for the entry count.
-#[tokio::test]
+/// Concurrent gateway decisions share transactions (group commit) yet every call returns only
+/// once its own entry is stored, seqs are dense and in one chain, and checkpoints land every
+/// 1,000 entries as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_are_durable_on_return_and_form_one_chain() {
+    let s = Server::start().await;
+    let eu = s.cell("eu").clone();
+    let mut tasks = Vec::new();
+    for task in 0..32 {
+        let eu = eu.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut seqs = Vec::new();
+            for i in 0..40 {
+                let e = eu
+                    .ledger
+                    .append(
+                        reelm_server::ledger::KIND_TRANSFER,
+                        format!(r#"{{"task":{task},"i":{i}}}"#),
+                    )
+                    .await
+                    .unwrap();
+                // Durable on return: the row is already in the store.
+                let stored = eu.store.ledger_page(e.seq as i64 - 1, 1).await.unwrap();
+                assert_eq!(stored[0].hash, e.hash.to_vec());
+                seqs.push(e.seq);
+            }
+            seqs
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (1..=1280).collect::<Vec<u64>>());
+    let report = verify_region(&s.platform, "eu").await.unwrap();
+    assert_eq!(
+        (
+            report.entries,
+            report.checkpoints,
+            report.last_checkpoint_seq
+        ),
+        (1280, 1, Some(1000))
+    );
+    eu.ledger.checkpoint_tail(&eu.store).await.unwrap();
+    let report = verify_region(&s.platform, "eu").await.unwrap();
+    assert_eq!((report.checkpoints, report.unanchored_tail), (2, 0));
+}
+
+/// Throughput of ledger appends through the gateway (policy, canonical JSON, the appender's
+/// group commit) — one caller at a time, then 64 concurrent callers — and of verification.
+/// `cargo test --release -p reelm-server --test integration ledger_throughput -- --ignored
+/// --nocapture`; set REELM_LEDGER_BENCH_DIR to keep the data dir for `reelm ledger verify
+/// --data-dir DIR --region eu`, REELM_LEDGER_BENCH_N for the concurrent entry count (200,000),
+/// REELM_LEDGER_BENCH_SEQ for the sequential one (20,000), REELM_LEDGER_BENCH_TASKS for the
+/// number of concurrent callers (64).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn ledger_throughput() {
-    let n: u64 = std::env::var("REELM_LEDGER_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+    let env = |k: &str, d: u64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let n = env("REELM_LEDGER_BENCH_N", 200_000);
+    let n_seq = env("REELM_LEDGER_BENCH_SEQ", 20_000);
+    let tasks = env("REELM_LEDGER_BENCH_TASKS", 64);
     let tmp = tempfile::tempdir().unwrap();
     let dir = std::env::var("REELM_LEDGER_BENCH_DIR")
         .map(std::path::PathBuf::from)
@@ -210,16 +267,36 @@ async fn ledger_throughput() {
         distinct_people: None,
     };
     let started = std::time::Instant::now();
-    for _ in 0..n {
+    for _ in 0..n_seq {
         gateway::require(&eu, &to_us, &t).await.unwrap();
     }
-    let append = started.elapsed().as_secs_f64();
-    let report = verify_region(&platform, "eu").await.unwrap();
-    assert_eq!(report.entries, n);
+    let sequential = started.elapsed().as_secs_f64();
     println!(
-        "ledger append: {n} entries in {append:.2}s = {:.0} entries/s (sequential, one INSERT each)",
-        n as f64 / append
+        "ledger append, sequential: {n_seq} entries in {sequential:.2}s = {:.0} entries/s",
+        n_seq as f64 / sequential
     );
+    let started = std::time::Instant::now();
+    let mut handles = Vec::new();
+    for k in 0..tasks {
+        let eu = eu.clone();
+        let to_us = to_us.clone();
+        let share = n / tasks + u64::from(k < n % tasks);
+        handles.push(tokio::spawn(async move {
+            for _ in 0..share {
+                gateway::require(&eu, &to_us, &t).await.unwrap();
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let concurrent = started.elapsed().as_secs_f64();
+    println!(
+        "ledger append, {tasks} concurrent callers: {n} entries in {concurrent:.2}s = {:.0} entries/s",
+        n as f64 / concurrent
+    );
+    let report = verify_region(&platform, "eu").await.unwrap();
+    assert_eq!(report.entries, n + n_seq);
     println!(
         "ledger verify: {} entries, {} checkpoints in {:.3}s = {:.0} entries/s",
         report.entries, report.checkpoints, report.seconds, report.entries_per_sec
@@ -227,13 +304,13 @@ async fn ledger_throughput() {
     let started = std::time::Instant::now();
     let (mut after, mut rows) = (0, 0);
     loop {
-        let page = eu.store.ledger_page(after, 10_000).await.unwrap();
-        let Some(last) = page.last() else { break };
-        after = last.seq;
+        let page = eu.store.ledger_packed_page(after, 20_000).await.unwrap();
+        let Some(last) = page.last_seq() else { break };
+        after = last;
         rows += page.len();
     }
     println!(
-        "ledger read only: {rows} rows in {:.3}s",
+        "ledger read only (packed pages of 20,000): {rows} rows in {:.3}s",
         started.elapsed().as_secs_f64()
     );
     platform.close().await;

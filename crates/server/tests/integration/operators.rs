@@ -361,3 +361,237 @@ async fn break_glass_needs_a_second_operators_approval() {
     let audit = reelm_server::audit::run(p).await.unwrap();
     assert!(audit.passed(), "{}", audit.render());
 }
+
+fn access_audit(audit: &reelm_server::audit::AuditReport, region: &str) -> (u64, u64, u64, u64) {
+    let a = audit
+        .access_logs
+        .iter()
+        .find(|a| a.region == region)
+        .unwrap();
+    (a.people, a.entries, a.checkpoints, a.erased)
+}
+
+/// Verifies the eu access logs with the region's public keys; the violation's kind, or "ok".
+async fn eu_access_verdict(s: &Server) -> String {
+    let keys = s.cell("eu").ledger.public_keys();
+    match reelm_server::ops::operators::verify_access_logs(&s.platform, s.cell("eu"), &keys)
+        .await
+        .unwrap()
+    {
+        Ok(_) => "ok".to_owned(),
+        Err(v) => v.kind,
+    }
+}
+
+/// Signed access-log checkpoints: a truncated tail, a whole dropped log, an edited or dropped
+/// checkpoint, reordered entries and a forged erasure are caught by the verifier and the
+/// residency audit; a truncated log is never extended; a real erasure is tolerated.
+#[tokio::test]
+async fn access_log_checkpoints_catch_truncation_and_tolerate_erasure() {
+    let s = Server::start().await;
+    let op = add_operator(&s.platform, "eu", "ivy.support", "support")
+        .await
+        .unwrap();
+    let ivy = ops_client(&s, &op).await;
+    let ana = s.quick_user("ana_chk", "DE").await;
+    let bo = s.signup("bo_chk", "FR").await;
+    let read = |handle: &str| {
+        format!("/api/ops/people/{handle}/personal?purpose=support_ticket&ticket=SUP-5")
+    };
+    for handle in ["ana_chk", "ana_chk", "ana_chk", "bo_chk", "bo_chk"] {
+        assert_eq!(ivy.get(&read(handle)).await.status, 200);
+    }
+    let eu = s.cell("eu");
+    // Not yet signed: the audit passes and shows the unanchored entries.
+    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(audit.passed(), "{}", audit.render());
+    assert_eq!(access_audit(&audit, "eu"), (2, 5, 0, 0));
+    assert_eq!(
+        eu.ledger.checkpoint_access(&eu.store).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(eu.ledger.checkpoint_access(&eu.store).await.unwrap(), None);
+    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(audit.passed(), "{}", audit.render());
+    assert_eq!(access_audit(&audit, "eu"), (2, 5, 1, 0));
+    let eu_log = audit.access_logs.iter().find(|a| a.region == "eu").unwrap();
+    assert_eq!(eu_log.unanchored, 0);
+
+    let db = &eu.store.db;
+    let ana_id = ana.user_id().0;
+    let bo_id = bo.user_id().0;
+    let ana_entries = eu
+        .store
+        .access_entries(ana.user_id(), 0, i64::MAX, false, 10)
+        .await
+        .unwrap();
+
+    // Tail truncation: ana's last entry goes.
+    db.execute_unchecked(&format!(
+        "DELETE FROM access_log WHERE person_id = {ana_id} AND seq = 3"
+    ))
+    .await
+    .unwrap();
+    let v = verify_access_log(eu, ana.user_id())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!((v.kind.as_str(), v.seq), ("truncated", 3), "{v}");
+    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(!audit.passed());
+    let text = audit.render();
+    assert!(
+        text.contains("region eu access log") && text.contains("tail truncated"),
+        "{text}"
+    );
+    // The writer refuses to extend a truncated log (the operator's read fails with a 500,
+    // logged): no read without a trace.
+    let record = reelm_server::ops::operators::AccessRecord {
+        operator_id: "1".into(),
+        operator: "ivy.support".into(),
+        role: "support".into(),
+        operator_region: "eu".into(),
+        region: "eu".into(),
+        purpose: "support_ticket".into(),
+        ticket: "SUP-5".into(),
+        decision: "allow".into(),
+        reason: "test".into(),
+    };
+    let err = reelm_server::ops::operators::append_access(eu, ana.user_id(), &record)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("refusing to extend"), "{err}");
+    eu.store
+        .insert_access_entry(ana.user_id(), &ana_entries[2])
+        .await
+        .unwrap();
+    assert_eq!(eu_access_verdict(&s).await, "ok");
+
+    // A whole log dropped (the ultimate truncation).
+    db.execute_unchecked(&format!("DELETE FROM access_log WHERE person_id = {bo_id}"))
+        .await
+        .unwrap();
+    assert_eq!(eu_access_verdict(&s).await, "log_dropped");
+    // A forged erasure receipt does not explain it while the person is in the directory.
+    db.execute_unchecked(&format!(
+        "INSERT INTO erasure_receipts (receipt_id, user_id, region, erased_at, counts, counts_sha256)
+         VALUES (1, {bo_id}, 'eu', 1, '{{}}', '')"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(eu_access_verdict(&s).await, "erased_but_present");
+    db.execute_unchecked("DELETE FROM erasure_receipts WHERE receipt_id = 1")
+        .await
+        .unwrap();
+    // (bo's log stays gone: bo is erased for real below.)
+
+    // An edited signed head, a dropped checkpoint (both caught before any chain is read).
+    let ana_tag = hex::encode(reelm_vault::chain_tag(ana_id));
+    db.execute_unchecked(&format!(
+        "UPDATE access_checkpoint_heads SET seq = 2 WHERE person_tag = X'{ana_tag}'"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(eu_access_verdict(&s).await, "checkpoint_edited");
+    db.execute_unchecked(&format!(
+        "UPDATE access_checkpoint_heads SET seq = 3 WHERE person_tag = X'{ana_tag}'"
+    ))
+    .await
+    .unwrap();
+    let cp = eu.store.access_checkpoints().await.unwrap();
+    db.execute_unchecked("DELETE FROM access_checkpoints")
+        .await
+        .unwrap();
+    assert_eq!(eu_access_verdict(&s).await, "checkpoint_dropped");
+    db.execute_unchecked(&format!(
+        "INSERT INTO access_checkpoints (seq, root, heads, at_ms, signer_key_id, signature)
+         VALUES (1, X'{}', {}, {}, '{}', X'{}')",
+        hex::encode(&cp[0].root),
+        cp[0].heads,
+        cp[0].at_ms,
+        cp[0].signer_key_id,
+        hex::encode(&cp[0].signature)
+    ))
+    .await
+    .unwrap();
+
+    // Reordered entries of ana's chain.
+    for sql in [
+        format!("UPDATE access_log SET seq = -1 WHERE person_id = {ana_id} AND seq = 1"),
+        format!("UPDATE access_log SET seq = 1 WHERE person_id = {ana_id} AND seq = 2"),
+        format!("UPDATE access_log SET seq = 2 WHERE person_id = {ana_id} AND seq = -1"),
+    ] {
+        db.execute_unchecked(&sql).await.unwrap();
+    }
+    let v = verify_access_log(eu, ana.user_id())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(v.kind, "reordered", "{v}");
+    for sql in [
+        format!("UPDATE access_log SET seq = -1 WHERE person_id = {ana_id} AND seq = 1"),
+        format!("UPDATE access_log SET seq = 1 WHERE person_id = {ana_id} AND seq = 2"),
+        format!("UPDATE access_log SET seq = 2 WHERE person_id = {ana_id} AND seq = -1"),
+    ] {
+        db.execute_unchecked(&sql).await.unwrap();
+    }
+    assert_eq!(verify_access_log(eu, ana.user_id()).await.unwrap(), Ok(3));
+
+    // A real erasure: bo's log is gone, the signed head stays explained by the receipt.
+    let r = Client::send(
+        bo.request(reqwest::Method::DELETE, "/api/me")
+            .json(&json!({"password": "correct horse battery"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(audit.passed(), "{}", audit.render());
+    assert_eq!(access_audit(&audit, "eu"), (1, 3, 1, 1));
+
+    // More reads, then a restart: close signs the moved heads.
+    assert_eq!(ivy.get(&read("ana_chk")).await.status, 200);
+    let s = s.reopen().await;
+    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(audit.passed(), "{}", audit.render());
+    assert_eq!(access_audit(&audit, "eu"), (1, 4, 2, 1));
+    let eu_log = audit.access_logs.iter().find(|a| a.region == "eu").unwrap();
+    assert_eq!(eu_log.unanchored, 0);
+}
+
+/// Every ACCESS_CHECKPOINT_EVERY appends sign a checkpoint on their own.
+#[tokio::test]
+async fn access_log_checkpoints_every_n_appends() {
+    use reelm_server::ledger::ACCESS_CHECKPOINT_EVERY;
+    use reelm_server::ops::operators::{AccessRecord, append_access};
+    let s = Server::start().await;
+    let people = [
+        s.quick_user("cat_many", "DE").await,
+        s.quick_user("dan_many", "DE").await,
+    ];
+    let eu = s.cell("eu");
+    let record = AccessRecord {
+        operator_id: "1".into(),
+        operator: "test.op".into(),
+        role: "support".into(),
+        operator_region: "eu".into(),
+        region: "eu".into(),
+        purpose: "support_ticket".into(),
+        ticket: "SUP-1".into(),
+        decision: "allow".into(),
+        reason: "test".into(),
+    };
+    for i in 0..ACCESS_CHECKPOINT_EVERY + 3 {
+        append_access(eu, people[(i % 2) as usize].user_id(), &record)
+            .await
+            .unwrap();
+    }
+    let last = eu.store.last_access_checkpoint().await.unwrap().unwrap();
+    assert_eq!((last.seq, last.heads), (1, 2));
+    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(audit.passed(), "{}", audit.render());
+    let eu_log = audit.access_logs.iter().find(|a| a.region == "eu").unwrap();
+    assert_eq!(
+        (eu_log.entries, eu_log.checkpoints, eu_log.unanchored),
+        (ACCESS_CHECKPOINT_EVERY + 3, 1, 3)
+    );
+}

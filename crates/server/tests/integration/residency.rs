@@ -113,6 +113,87 @@ async fn audit_passes_after_mixed_workload_and_catches_a_planted_row() {
     );
 }
 
+/// The audit reads every region's media folder: an object stored outside its video's region
+/// (a copy in another region's folder), an object no video records, and an object recorded for
+/// a video the region does not hold are each named.
+#[tokio::test]
+async fn audit_reads_media_folders_and_names_misplaced_objects() {
+    let s = Server::start().await;
+    let creator = s.quick_user("mediacreator", "US").await;
+    let fan = s.quick_user("mediafan", "DE").await;
+    let video = creator.upload_clip(1).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Public content is served across regions (the fan watches it) but stored once.
+    assert_eq!(
+        fan.get(&format!("/api/videos/{video}/media")).await.status / 100,
+        2
+    );
+    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(report.passed(), "{}", report.render());
+    let objects = |r: &reelm_server::audit::AuditReport, region: &str| {
+        r.media.iter().find(|m| m.region == region).unwrap().objects
+    };
+    assert!(objects(&report, "us") >= 1);
+    assert_eq!(objects(&report, "eu"), 0);
+
+    // A copy of the US video's file in the EU folder.
+    let key = format!("videos/{video}.mp4");
+    let bytes = s.cell("us").media.get(&key).await.unwrap();
+    s.cell("eu").media.put(&key, bytes.clone()).await.unwrap();
+    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(!report.passed());
+    assert_eq!(report.media_violations.len(), 1, "{}", report.render());
+    let v = &report.media_violations[0];
+    assert_eq!(
+        (v.region.as_str(), v.key.as_str(), v.kind.as_str()),
+        ("eu", key.as_str(), "misplaced")
+    );
+    assert!(v.message.contains("region us"), "{}", v.message);
+    let text = report.render();
+    assert!(text.contains("FAIL") && text.contains(&key), "{text}");
+    s.cell("eu").media.delete(&key).await.unwrap();
+
+    // A file no video records; a record (and file) for a video the region does not hold.
+    s.cell("ap")
+        .media
+        .put("videos/stray.mp4", bytes.clone())
+        .await
+        .unwrap();
+    s.cell("eu")
+        .store
+        .db
+        .execute_unchecked(&format!(
+            "INSERT INTO media_objects (object_key, video_id, kind, bytes, content_type, created_at)
+             VALUES ('videos/ghost.mp4', {video}, 'video', 1, 'video/mp4', 1)"
+        ))
+        .await
+        .unwrap();
+    s.cell("eu")
+        .media
+        .put("videos/ghost.mp4", bytes)
+        .await
+        .unwrap();
+    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    let mut found: Vec<(&str, &str, &str)> = report
+        .media_violations
+        .iter()
+        .map(|v| (v.region.as_str(), v.key.as_str(), v.kind.as_str()))
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("ap", "videos/stray.mp4", "orphan"),
+            ("eu", "videos/ghost.mp4", "no_video")
+        ],
+        "{}",
+        report.render()
+    );
+    assert_eq!(report.violation_count(), 2);
+}
+
 #[tokio::test]
 async fn seeded_demo_obeys_residency() {
     let s = Server::start().await;
