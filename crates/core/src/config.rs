@@ -26,6 +26,42 @@ pub struct Config {
     pub cookie_secure: bool,
     /// The regions (cells). Exactly one region serves the fallback country list `["*"]`.
     pub regions: Vec<RegionConfig>,
+    /// How the For You feed picks and ranks candidates.
+    pub feed: FeedConfig,
+    /// Prefix of the NATS stream and subject names of this deployment (regions with a
+    /// `nats_url` publish their event log to `<NAMESPACE>_EVENTS_<REGION>`), so several
+    /// deployments can share a NATS server without seeing each other's streams.
+    pub nats_namespace: String,
+}
+
+/// Tunables of the For You feed, the same in every region.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    /// A video is "trending in your region" only once this many distinct people of the region
+    /// viewed it (below that one person's replays could make it trend).
+    pub trending_min_viewers: u32,
+    /// Half-life of a video's regional trending score, in hours.
+    pub trending_half_life_hours: f64,
+    /// Slots of every For You page reserved for fresh uploads that few people have seen yet,
+    /// so new creators get impressions.
+    pub explore_slots: u32,
+    /// A fresh upload leaves exploration once this many distinct people of the region saw it.
+    pub explore_max_viewers: u32,
+    /// Uploads younger than this many hours count as fresh.
+    pub fresh_hours: u32,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            trending_min_viewers: 5,
+            trending_half_life_hours: 24.0,
+            explore_slots: 2,
+            explore_max_viewers: 50,
+            fresh_hours: 48,
+        }
+    }
 }
 
 /// One region (cell): a jurisdiction plus the data center that serves it.
@@ -44,6 +80,11 @@ pub struct RegionConfig {
     pub store_url: String,
     /// A folder path or `file://` URL for the region's media objects.
     pub media_url: String,
+    /// `nats://host:port` of the region's NATS server: the region's event log is then also a
+    /// JetStream stream (`REELM_EVENTS_<REGION>`) that the feed consumes. Unset: the log in the
+    /// region store is consumed directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nats_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -73,6 +114,7 @@ impl Config {
                 countries,
                 store_url: format!("sqlite://{{data_dir}}/regions/{id}/store.db"),
                 media_url: format!("{{data_dir}}/regions/{id}/media"),
+                nats_url: None,
             };
         Config {
             data_dir: data_dir.to_path_buf(),
@@ -80,6 +122,8 @@ impl Config {
             directory_url: "sqlite://{data_dir}/directory.db".into(),
             max_upload_bytes: 50 * 1024 * 1024,
             cookie_secure: false,
+            feed: FeedConfig::default(),
+            nats_namespace: "reelm".into(),
             regions: vec![
                 region(
                     "us",
@@ -139,8 +183,15 @@ impl Config {
         if let Some(v) = env("REELM_COOKIE_SECURE") {
             self.cookie_secure = matches!(v.as_str(), "1" | "true" | "yes");
         }
+        if let Some(v) = env("REELM_NATS_NAMESPACE") {
+            self.nats_namespace = v;
+        }
+        let nats_all = env("REELM_NATS_URL");
         for region in &mut self.regions {
             let key = region.id.as_str().to_uppercase().replace('-', "_");
+            if let Some(v) = env(&format!("REELM_REGION_{key}_NATS_URL")).or(nats_all.clone()) {
+                region.nats_url = Some(v);
+            }
             if let Some(v) = env(&format!("REELM_REGION_{key}_STORE_URL")) {
                 region.store_url = v;
             }
@@ -173,6 +224,22 @@ impl Config {
         if self.max_upload_bytes == 0 {
             return invalid("max_upload_bytes must be positive".into());
         }
+        let ns = &self.nats_namespace;
+        if ns.is_empty()
+            || !ns
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return invalid(format!(
+                "nats_namespace must be lowercase letters, digits and '-', not {ns:?}"
+            ));
+        }
+        let half_life = self.feed.trending_half_life_hours;
+        if !(half_life.is_finite() && half_life > 0.0) {
+            return invalid(format!(
+                "feed.trending_half_life_hours must be a positive number of hours, not {half_life}"
+            ));
+        }
         let mut ids = std::collections::HashSet::new();
         let mut countries = std::collections::HashMap::new();
         let mut fallbacks = 0;
@@ -201,6 +268,14 @@ impl Config {
             let sqlite_or_pg = r.store_url.starts_with("sqlite:")
                 || r.store_url.starts_with("postgres://")
                 || r.store_url.starts_with("postgresql://");
+            if let Some(url) = &r.nats_url
+                && !(url.starts_with("nats://") || url.starts_with("tls://"))
+            {
+                return invalid(format!(
+                    "region {}: nats_url must start with nats:// or tls://, not {url:?}",
+                    r.id
+                ));
+            }
             if !sqlite_or_pg {
                 return invalid(format!(
                     "region {}: store_url must start with sqlite: or postgres://",

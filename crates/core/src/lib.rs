@@ -12,7 +12,7 @@ pub mod region;
 pub mod validate;
 
 pub use class::DataClass;
-pub use config::{Config, RegionConfig};
+pub use config::{Config, FeedConfig, RegionConfig};
 pub use error::{ErrorCode, UserError};
 pub use ids::{CommentId, UserId, VideoId};
 pub use region::RegionId;

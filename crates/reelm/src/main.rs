@@ -186,6 +186,35 @@ enum BenchCommand {
     /// Load a synthetic community, then drive the HTTP API on loopback with concurrent clients
     /// and report p50/p99 latency and throughput per scenario.
     Api(BenchApiArgs),
+    /// Measure freshness: from an event accepted to its effect on the next For You request,
+    /// and from an append to the regional feed state (the event-log consumer) under load.
+    Freshness(BenchFreshnessArgs),
+}
+
+#[derive(Args)]
+struct BenchFreshnessArgs {
+    /// People in the synthetic community.
+    #[arg(long, default_value_t = 20_000)]
+    people: usize,
+    /// Follows, views and likes in the synthetic community.
+    #[arg(long, default_value_t = 200_000)]
+    interactions: usize,
+    /// End-to-end trials ("not interested", then the next page).
+    #[arg(long, default_value_t = 500)]
+    trials: usize,
+    /// Events per second appended to the regions' logs while measuring the consumer.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Seconds of the consumer measurement.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Run every region's event log through this NATS server (JetStream), e.g.
+    /// nats://127.0.0.1:4222.
+    #[arg(long)]
+    nats: Option<String>,
+    /// Print results as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -214,6 +243,10 @@ struct BenchApiArgs {
     /// fresh databases are created there for the directory and each region. SQLite otherwise.
     #[arg(long)]
     postgres: Option<String>,
+    /// Keep the loaded data in this folder (created if missing) instead of a temporary folder
+    /// removed at the end, e.g. to run `reelm residency audit --data-dir DIR` on it (SQLite).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// Only these scenarios (following-feed, for-you-feed, profile-read, like, view, follow,
     /// sign-up; a prefix is enough).
     #[arg(long, value_delimiter = ',')]
@@ -458,6 +491,9 @@ async fn run() -> Result<()> {
         Command::Bench {
             command: BenchCommand::Api(args),
         } => bench_api(args).await,
+        Command::Bench {
+            command: BenchCommand::Freshness(args),
+        } => bench_freshness(args).await,
         Command::Eval(args) => eval(args),
         Command::Train { cfg, region } => train(load_config(&cfg, "reelm-data")?, region).await,
         Command::Config {
@@ -514,6 +550,7 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
         seconds,
         rate,
         postgres,
+        data_dir,
         only,
         json,
     } = args;
@@ -530,7 +567,10 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
             })
             .collect::<Result<_>>()?
     };
-    let dir = std::env::temp_dir().join(format!("reelm-bench-{}", std::process::id()));
+    let keep = data_dir.is_some();
+    let dir = data_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("reelm-bench-{}", std::process::id()))
+    });
     let mut config = Config::load(&dir, None, &|_| None)?;
     config.addr = "127.0.0.1:0".into();
     let store = match &postgres {
@@ -604,7 +644,9 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
     let _ = stop_tx.send(());
     let _ = server.await;
     platform.close().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    if !keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
@@ -614,6 +656,73 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
             peak_rss()
         );
         print!("{}", bench::render(&results));
+    }
+    Ok(())
+}
+
+async fn bench_freshness(args: BenchFreshnessArgs) -> Result<()> {
+    use reelm_server::bench::{self, DatasetSpec};
+    if !(args.rate > 0.0 && args.rate.is_finite()) {
+        bail!("--rate must be a positive number of events per second");
+    }
+    if args.trials == 0 {
+        bail!("--trials must be at least 1");
+    }
+    let dir = std::env::temp_dir().join(format!("reelm-freshness-{}", std::process::id()));
+    let mut config = Config::load(&dir, None, &|_| None)?;
+    config.addr = "127.0.0.1:0".into();
+    if let Some(url) = &args.nats {
+        // A namespace of its own, so repeated runs never share a stream.
+        config.nats_namespace = format!("bench-{}", std::process::id());
+        for r in &mut config.regions {
+            r.nats_url = Some(url.clone());
+        }
+    }
+    config.validate()?;
+    eprintln!("data dir {}", dir.display());
+    let platform = open(config).await?;
+    let spec = DatasetSpec {
+        people: args.people,
+        interactions: args.interactions,
+        ..Default::default()
+    };
+    let data = bench::load(&platform, &spec, &mut |m| eprintln!("loading {m}")).await?;
+    reelm_server::ranker::train_all(&platform).await?;
+    let sessions = bench::sessions(&platform, &data, 500).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(reelm_server::run(listener, platform.clone(), async move {
+        let _ = stop_rx.await;
+    }));
+    eprintln!(
+        "measuring: {} trials, then {} events/s for {}s",
+        args.trials, args.rate, args.seconds
+    );
+    let report = reelm_server::freshness::run(
+        platform.clone(),
+        &base,
+        &data,
+        &sessions,
+        args.trials,
+        args.rate,
+        std::time::Duration::from_secs(args.seconds),
+    )
+    .await;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    platform.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "reelm bench freshness: SQLite, {} people, {} videos, {} interactions",
+            args.people,
+            data.videos.len(),
+            args.interactions
+        );
+        print!("{}", reelm_server::freshness::render(&report));
     }
     Ok(())
 }

@@ -16,6 +16,8 @@ pub mod bench;
 pub mod cache;
 mod cursor;
 pub mod error;
+pub mod events;
+pub mod freshness;
 pub mod gateway;
 pub mod ledger;
 pub mod ops;

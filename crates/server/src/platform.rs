@@ -30,6 +30,11 @@ pub enum PlatformError {
     },
     #[error("region {region} keys: {message}")]
     Keys { region: String, message: String },
+    #[error("region {region} event log: {source}")]
+    Events {
+        region: String,
+        source: crate::events::EventsError,
+    },
 }
 
 /// One region: its store, media store and keys. Nothing in a cell refers to another cell.
@@ -49,6 +54,8 @@ pub struct Cell {
     /// Serializes appends to the per-person access logs of this cell (see
     /// [`crate::ops::operators`]).
     pub access_log_lock: tokio::sync::Mutex<()>,
+    /// The region's behavioral event log and the feed state its consumer keeps current.
+    pub events: crate::events::EventLog,
 }
 
 impl std::fmt::Debug for Cell {
@@ -71,9 +78,10 @@ impl Cell {
 
     async fn open(
         config: &RegionConfig,
-        data_dir: &Path,
+        platform: &Config,
         max_connections: u32,
     ) -> Result<Cell, PlatformError> {
+        let data_dir = platform.data_dir.as_path();
         let region = config.id.to_string();
         let store = CellStore::open(&config.store_url, max_connections)
             .await
@@ -97,6 +105,18 @@ impl Cell {
         let ledger = crate::ledger::RegionLedger::open(&store, &keys_dir, &config.id)
             .await
             .map_err(keys_err)?;
+        let events = crate::events::EventLog::start(
+            &config.id,
+            &store,
+            &platform.feed,
+            config.nats_url.as_deref(),
+            &platform.nats_namespace,
+        )
+        .await
+        .map_err(|source| PlatformError::Events {
+            region: region.clone(),
+            source,
+        })?;
         Ok(Cell {
             config: config.clone(),
             store,
@@ -107,6 +127,7 @@ impl Cell {
             ranker: Default::default(),
             ledger,
             access_log_lock: Default::default(),
+            events,
         })
     }
 
@@ -315,6 +336,8 @@ pub struct Platform {
     candidates: std::sync::RwLock<Option<(std::time::Instant, CandidatePool)>>,
     /// Held by the one request that rebuilds a stale pool; the others keep serving the stale one.
     refreshing: tokio::sync::Mutex<()>,
+    /// Filters every feed applies (see [`crate::ops::feed::FeedGate`]).
+    gates: std::sync::RwLock<Vec<Arc<dyn crate::ops::feed::FeedGate>>>,
 }
 
 pub type CandidatePool = Arc<Vec<(Arc<Cell>, VideoRow)>>;
@@ -338,7 +361,7 @@ impl Platform {
         let mut cells = Vec::new();
         for r in &config.regions {
             cells.push(Arc::new(
-                Cell::open(r, &config.data_dir, pool_size(&r.store_url)).await?,
+                Cell::open(r, &config, pool_size(&r.store_url)).await?,
             ));
         }
         Ok(Platform {
@@ -347,6 +370,7 @@ impl Platform {
             cells,
             candidates: std::sync::RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
+            gates: Default::default(),
         })
     }
 
@@ -423,6 +447,31 @@ impl Platform {
                 }
             }
         }
+        // What trends in each region, wherever the video is stored (videos are public; the
+        // statistics behind the choice stay in their region).
+        let now = reelm_core::now_ms();
+        let min_viewers = i64::from(self.config.feed.trending_min_viewers);
+        let mut trending: Vec<VideoId> = Vec::new();
+        for cell in &self.cells {
+            for (id, _) in cell
+                .events
+                .state
+                .trending(now, min_viewers, CANDIDATES_PER_CELL as usize)
+            {
+                if !seen.contains(&id) {
+                    trending.push(id);
+                }
+            }
+        }
+        trending.sort();
+        trending.dedup();
+        for chunk in trending.chunks(500) {
+            for (cell, v) in self.published_videos(chunk).await? {
+                if seen.insert(v.id) {
+                    pool.push((cell, v));
+                }
+            }
+        }
         let pool = Arc::new(pool);
         if let Ok(mut slot) = self.candidates.write() {
             *slot = Some((std::time::Instant::now(), pool.clone()));
@@ -433,6 +482,38 @@ impl Platform {
 
     fn current_candidates(&self) -> Option<(std::time::Instant, CandidatePool)> {
         self.candidates.read().ok().and_then(|slot| slot.clone())
+    }
+
+    /// Installs a filter on every feed (trust & safety and minors' protection hook in here).
+    pub fn add_feed_gate(&self, gate: Arc<dyn crate::ops::feed::FeedGate>) {
+        if let Ok(mut gates) = self.gates.write() {
+            tracing::info!(gate = gate.name(), "feed gate installed");
+            gates.push(gate);
+        }
+    }
+
+    /// The installed feed gates.
+    pub fn feed_gates(&self) -> Vec<Arc<dyn crate::ops::feed::FeedGate>> {
+        self.gates.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// The published videos among `ids`, from whichever cells hold them.
+    pub async fn published_videos(
+        &self,
+        ids: &[VideoId],
+    ) -> Result<Vec<(Arc<Cell>, VideoRow)>, AppError> {
+        let mut out = Vec::new();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        for cell in &self.cells {
+            for v in cell.store.videos(ids).await? {
+                if v.status == "published" {
+                    out.push((cell.clone(), v));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Forgets the candidate pool so a new upload is a candidate at once.
@@ -450,6 +531,7 @@ impl Platform {
             if let Err(e) = c.ledger.checkpoint_tail(&c.store).await {
                 tracing::warn!(region = %c.id(), error = %e, "cannot checkpoint the ledger");
             }
+            c.events.stop();
             c.store.db.close().await;
         }
     }

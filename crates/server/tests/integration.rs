@@ -11,6 +11,8 @@ mod accounts;
 mod erasure;
 #[path = "integration/errors.rs"]
 mod errors;
+#[path = "integration/events.rs"]
+mod events;
 #[path = "integration/foryou.rs"]
 mod foryou;
 #[path = "integration/keys.rs"]

@@ -193,6 +193,59 @@ pub static TABLES: &[TableSpec] = &[
         ],
     },
     TableSpec {
+        name: "event_log",
+        scope: Scope::Cell,
+        owner_column: Some("user_id"),
+        columns: &[
+            ("seq", Behavioral),
+            ("user_id", Behavioral),
+            ("video_id", Behavioral),
+            ("kind", Behavioral),
+            ("watch_ms", Behavioral),
+            ("at_ms", Behavioral),
+        ],
+    },
+    TableSpec {
+        name: "consumer_positions",
+        scope: Scope::Cell,
+        owner_column: None,
+        columns: &[
+            ("consumer", Operational),
+            ("position", Operational),
+            ("updated_at", Operational),
+        ],
+    },
+    // Region-wide counts over many people's events: no row is about one person. They stay in
+    // the region (the gateway policy decides whether an aggregate may leave, and only from
+    // ≥ k distinct people).
+    TableSpec {
+        name: "video_stats",
+        scope: Scope::Cell,
+        owner_column: None,
+        columns: &[
+            ("video_id", Aggregate),
+            ("viewers", Aggregate),
+            ("views", Aggregate),
+            ("completions", Aggregate),
+            ("skips", Aggregate),
+            ("likes", Aggregate),
+            ("shares", Aggregate),
+            ("comments", Aggregate),
+            ("trend", Aggregate),
+            ("trend_at", Aggregate),
+        ],
+    },
+    TableSpec {
+        name: "co_engagement",
+        scope: Scope::Cell,
+        owner_column: None,
+        columns: &[
+            ("video_a", Aggregate),
+            ("video_b", Aggregate),
+            ("people", Aggregate),
+        ],
+    },
+    TableSpec {
         name: "not_interested",
         scope: Scope::Cell,
         owner_column: Some("user_id"),

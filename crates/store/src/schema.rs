@@ -189,6 +189,46 @@ pub static CELL_MIGRATIONS: &[Migration] = &[
             expires_at BIGINT)"],
     },
     Migration {
+        version: 7,
+        name: "per-region event log, consumer positions and the feed state it maintains",
+        statements: &[
+            // The region's behavioral event log, in append order (seq is assigned by the cell's
+            // single appender, so a consumer reading `seq > position` never skips a commit).
+            "CREATE TABLE event_log (
+            seq BIGINT PRIMARY KEY,
+            user_id BIGINT NOT NULL,
+            video_id BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            watch_ms BIGINT NOT NULL,
+            at_ms BIGINT NOT NULL)",
+            "CREATE INDEX event_log_user_video ON event_log (user_id, video_id)",
+            "CREATE INDEX event_log_user_seq ON event_log (user_id, seq)",
+            // How far each consumer (or the NATS relay) has durably applied the log.
+            "CREATE TABLE consumer_positions (
+            consumer TEXT PRIMARY KEY,
+            position BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL)",
+            // Per-video statistics of this region's viewers (aggregate, never per person).
+            "CREATE TABLE video_stats (
+            video_id BIGINT PRIMARY KEY,
+            viewers BIGINT NOT NULL,
+            views BIGINT NOT NULL,
+            completions BIGINT NOT NULL,
+            skips BIGINT NOT NULL,
+            likes BIGINT NOT NULL,
+            shares BIGINT NOT NULL,
+            comments BIGINT NOT NULL,
+            trend DOUBLE PRECISION NOT NULL,
+            trend_at BIGINT NOT NULL)",
+            // Distinct people of this region who engaged with both videos.
+            "CREATE TABLE co_engagement (
+            video_a BIGINT NOT NULL,
+            video_b BIGINT NOT NULL,
+            people BIGINT NOT NULL,
+            PRIMARY KEY (video_a, video_b))",
+        ],
+    },
+    Migration {
         version: 8,
         name: "signed checkpoints over the access-log heads",
         statements: &[

@@ -62,6 +62,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
         )
         .route("/videos/{id}/views", post(videos::view))
         .route("/videos/{id}/not-interested", post(videos::not_interested))
+        .route("/videos/{id}/share", post(videos::share))
         .route("/users/{handle}", get(users::profile))
         .route("/users/{handle}/videos", get(users::videos))
         .route(

@@ -93,6 +93,6 @@ pub struct FeedPage {
     pub items: Vec<FeedItem>,
     pub next_cursor: Option<String>,
     /// The ranking model version: a region's trained ranker (`<region>-<trained at ms>`),
-    /// `interest-v1` before one is trained, or `trending-v1` (no profiling).
+    /// `interest-v2` before one is trained, or `trending-v2` (no profiling).
     pub model: String,
 }

@@ -274,6 +274,16 @@ pub async fn view(
     Ok(json(StatusCode::ACCEPTED, json!({"recorded": true})))
 }
 
+pub async fn share(
+    State(p): State<Arc<Platform>>,
+    v: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id: VideoId = parse_id(&id, "video")?;
+    ops::share(&p, &v, id).await?;
+    Ok(json(StatusCode::ACCEPTED, json!({"recorded": true})))
+}
+
 pub async fn not_interested(
     State(p): State<Arc<Platform>>,
     v: Viewer,

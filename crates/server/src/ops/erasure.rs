@@ -151,6 +151,10 @@ pub async fn erase(p: &Platform, user: UserId) -> Result<ErasureReceipt, AppErro
         }
     }
 
+    // Their events in the region's NATS stream, when the log has one (the store's event_log
+    // rows went with the rest of their behavioral rows).
+    home.events.forget(user).await?;
+
     // Forget the person in every cache.
     for hash in &plan.session_hashes {
         home.cache.sessions.invalidate(hash);

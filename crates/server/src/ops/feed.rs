@@ -10,10 +10,10 @@ use crate::cursor;
 use crate::error::AppError;
 use crate::ops::videos::hydrate;
 use crate::platform::{CandidatePool, Cell, Platform};
-use reelm_core::{UserId, VideoId};
+use reelm_core::{RegionId, UserId, VideoId};
 use reelm_store::{Keyset, VideoRow};
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// At most this many followed accounts are read per page; the rest would not fit one query.
@@ -71,6 +71,14 @@ pub async fn following(
             merged.extend(rows.into_iter().map(|v| (cell.clone(), v)));
         }
         merged.sort_by_key(|(_, v)| std::cmp::Reverse((v.created_at, v.id.0)));
+    }
+    let gates = p.feed_gates();
+    if !gates.is_empty() {
+        let audience = Audience {
+            region: Some(viewer.home.id().clone()),
+            user: Some(viewer.user),
+        };
+        merged.retain(|(_, v)| gates.iter().all(|g| g.admits(&audience, v)));
     }
     let more = merged.len() as i64 > limit;
     merged.truncate(limit as usize);
@@ -163,18 +171,66 @@ pub async fn for_you(
         }
         None => Default::default(),
     };
-    let visible =
-        |v: &VideoRow| !hidden_videos.contains(&v.id) && !hidden_creators.contains(&v.creator_id);
+    let audience = Audience {
+        region: viewer.map(|v| v.home.id().clone()),
+        user: viewer.map(|v| v.user),
+    };
+    let gates = p.feed_gates();
+    // Every source's candidates pass here: "not interested" and the installed gates (policy
+    // and age filters) apply whatever found the video.
+    let visible = |v: &VideoRow| {
+        !hidden_videos.contains(&v.id)
+            && !hidden_creators.contains(&v.creator_id)
+            && gates.iter().all(|g| g.admits(&audience, v))
+    };
     match (viewer, mode) {
         (Some(viewer), FeedMode::Personal) => {
-            personal(viewer, &pool, pos, now, limit, &visible).await
+            personal(p, viewer, &pool, pos, now, limit, &visible).await
         }
-        _ => trending(viewer, &pool, cursor_in.map(|_| pos), now, limit, &visible).await,
+        _ => {
+            trending(
+                p,
+                viewer,
+                &pool,
+                cursor_in.map(|_| pos),
+                now,
+                limit,
+                &visible,
+            )
+            .await
+        }
     }
 }
 
-/// The non-personalized ranking: trending × freshness, paged by score keyset.
+/// Who a feed is for, as the gates see it.
+#[derive(Clone, Debug)]
+pub struct Audience {
+    /// The viewer's home region; `None` when signed out.
+    pub region: Option<RegionId>,
+    pub user: Option<UserId>,
+}
+
+/// A filter that other subsystems (trust & safety, minors' protection) install on the For You
+/// and Following feeds: a video a gate refuses is never served, whichever source found it.
+pub trait FeedGate: Send + Sync {
+    /// A short name for logs and docs.
+    fn name(&self) -> &str;
+    fn admits(&self, audience: &Audience, video: &VideoRow) -> bool;
+}
+
+/// The regional trending score of a video for people of `home`, when enough distinct people
+/// there watched it: `ln(1 + decayed engagement)`.
+fn regional_trend(home: &Cell, min_viewers: i64, v: &VideoRow, now: i64) -> Option<(f64, i64)> {
+    let state = &home.events.state;
+    let s = state.stats(v.id);
+    (s.viewers >= min_viewers).then(|| (s.trend_now(now, state.half_life_ms).ln_1p(), s.viewers))
+}
+
+/// The non-personalized ranking: trending × freshness, paged by score keyset. Signed in, the
+/// trending part is the viewer's region's (distinct viewers there, decayed engagement);
+/// signed out, the public counters.
 async fn trending(
+    p: &Platform,
     viewer: Option<&Viewer>,
     pool: &CandidatePool,
     pos: Option<ForYouCursor>,
@@ -182,14 +238,25 @@ async fn trending(
     limit: i64,
     visible: &(dyn Fn(&VideoRow) -> bool + Sync),
 ) -> Result<FeedPage, AppError> {
+    let min_viewers = i64::from(p.config.feed.trending_min_viewers);
+    let rank = |v: &VideoRow| -> (f64, Option<i64>) {
+        let regional = viewer.and_then(|vw| regional_trend(&vw.home, min_viewers, v, now));
+        match regional {
+            Some((t, viewers)) => (score(v, now) + t, Some(viewers)),
+            None => (score(v, now), None),
+        }
+    };
     // Score by index and clone only the page: the pool holds thousands of rows.
     let last = pos.as_ref().map(|c| (f64::from_bits(c.s), c.i));
-    let mut ranked: Vec<(usize, f64)> = pool
+    let mut ranked: Vec<(usize, f64, Option<i64>)> = pool
         .iter()
         .enumerate()
         .filter(|(_, (_, v))| visible(v))
-        .map(|(i, (_, v))| (i, score(v, now)))
-        .filter(|(i, s)| match last {
+        .map(|(i, (_, v))| {
+            let (s, viewers) = rank(v);
+            (i, s, viewers)
+        })
+        .filter(|(i, s, _)| match last {
             Some((ls, li)) => *s < ls || (*s == ls && pool[*i].1.id.0 < li),
             None => true,
         })
@@ -201,7 +268,7 @@ async fn trending(
     let more = ranked.len() as i64 > limit;
     ranked.truncate(limit as usize);
     let next_cursor = if more {
-        ranked.last().map(|(i, s)| {
+        ranked.last().map(|(i, s, _)| {
             cursor::encode(&ForYouCursor {
                 t: now,
                 s: s.to_bits(),
@@ -212,8 +279,19 @@ async fn trending(
     } else {
         None
     };
-    let rows: Vec<(Arc<Cell>, VideoRow)> = ranked.iter().map(|(i, _)| pool[*i].clone()).collect();
-    let reasons: Vec<Reason> = rows.iter().map(|(_, v)| reason(v, now)).collect();
+    let region = viewer.map(|v| v.home.id().to_string());
+    let reasons: Vec<Reason> = ranked
+        .iter()
+        .map(|(i, _, viewers)| match (viewers, &region) {
+            (Some(n), Some(region)) => Reason {
+                source: "trending",
+                detail: format!("Trending in your region ({region}): {n} people here watched it"),
+            },
+            _ => reason(&pool[*i].1, now),
+        })
+        .collect();
+    let rows: Vec<(Arc<Cell>, VideoRow)> =
+        ranked.iter().map(|(i, _, _)| pool[*i].clone()).collect();
     let videos = hydrate(viewer, rows).await?;
     let items = videos
         .into_iter()
@@ -223,7 +301,7 @@ async fn trending(
     Ok(FeedPage {
         items,
         next_cursor,
-        model: "trending-v1".into(),
+        model: "trending-v2".into(),
     })
 }
 
@@ -232,14 +310,31 @@ enum Why {
     Follow,
     Tag(String),
     Creator,
+    /// Item-to-item: people who engaged with this seed video also engaged with the pick.
+    CoEngaged(VideoId),
+    /// Content similarity: a caption term the person's engagement shares.
+    Similar(String),
+    /// Regional trending with this many distinct viewers.
+    Trending(i64),
+    /// A fresh upload in the exploration quota.
+    Explore,
     Seen,
     General,
 }
 
-/// The personal ranking: trending × freshness scaled by the person's long- and short-term
-/// affinity for each video's hashtags and creator, already-seen videos last, and a greedy
-/// re-rank that spreads creators and hashtags.
+/// Seeds' neighbours outside the candidate pool that are fetched per request, at most.
+const MAX_EXTRA_CANDIDATES: usize = 50;
+
+/// The personal ranking. Candidate sources: the shared pool (each cell's newest and most
+/// liked videos, plus every region's trending ones), item-to-item neighbours of the person's
+/// last positive engagements (regional co-engagement, fetched when outside the pool), and
+/// fresh uploads for the exploration quota. The score is the region's learned engagement
+/// model (or hand-set weights until it is trained) times boosts for item-to-item strength,
+/// content similarity (caption terms, language) and regional trending; then seen videos
+/// last, a greedy re-rank that spreads creators and hashtags, and the reserved exploration
+/// slots.
 async fn personal(
+    p: &Platform,
     viewer: &Viewer,
     pool: &CandidatePool,
     pos: ForYouCursor,
@@ -247,69 +342,156 @@ async fn personal(
     limit: i64,
     visible: &(dyn Fn(&VideoRow) -> bool + Sync),
 ) -> Result<FeedPage, AppError> {
+    let cfg = &p.config.feed;
+    let min_viewers = i64::from(cfg.trending_min_viewers);
     let interest = super::interest::Interest::build(viewer, pool, now - SEEN_WINDOW_MS).await?;
     let served: HashSet<i64> = pos.sv.iter().copied().collect();
+    let state = &viewer.home.events.state;
+
+    // Item-to-item: cosine-normalised co-engagement of the person's recent positives.
+    let mut item_to_item: HashMap<VideoId, (f64, VideoId, f64)> = HashMap::new();
+    for (seed, weight) in &interest.positives {
+        let seed_viewers = state.stats(*seed).viewers.max(1) as f64;
+        let neighbours = state.co_engaged(*seed);
+        let viewers = state.stats_of(neighbours.iter().map(|(v, _)| *v));
+        for ((video, people), stats) in neighbours.into_iter().zip(viewers) {
+            let strength =
+                weight * people as f64 / (seed_viewers * stats.viewers.max(1) as f64).sqrt();
+            let entry = item_to_item.entry(video).or_insert((0.0, *seed, 0.0));
+            entry.0 += strength;
+            if strength > entry.2 {
+                entry.1 = *seed;
+                entry.2 = strength;
+            }
+        }
+    }
+    let top = item_to_item.values().fold(0.0f64, |m, e| m.max(e.0));
+    if top > 0.0 {
+        item_to_item.values_mut().for_each(|e| e.0 /= top);
+    }
+    // Neighbours the pool does not hold: fetch the strongest from their cells.
+    let in_pool: HashSet<VideoId> = pool.iter().map(|(_, v)| v.id).collect();
+    let mut missing: Vec<(VideoId, f64)> = item_to_item
+        .iter()
+        .filter(|(v, _)| !in_pool.contains(v) && !interest.seen.contains(v))
+        .map(|(v, e)| (*v, e.0))
+        .collect();
+    missing.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    missing.truncate(MAX_EXTRA_CANDIDATES);
+    let missing: Vec<VideoId> = missing.into_iter().map(|(v, _)| v).collect();
+    let extra = p.published_videos(&missing).await?;
+    let candidates: Vec<&(Arc<Cell>, VideoRow)> = pool.iter().chain(extra.iter()).collect();
+
     // The region's trained ranker when there is one; hand-set weights until then.
     let ranker = viewer.home.ranker();
     let model = ranker
         .as_ref()
         .map(|r| r.model.version.clone())
-        .unwrap_or_else(|| "interest-v1".into());
-    let mut scored: Vec<(usize, f64, Why)> = pool
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, v))| visible(v) && !served.contains(&v.id.0))
-        .map(|(i, (_, v))| {
-            let (tag_aff, creator_aff, best_tag) = interest.affinity(&v.hashtags, v.creator_id);
-            let follows = interest.follows.contains(&v.creator_id);
-            let follow_boost = if follows { 1.5 } else { 1.0 };
-            let mut s = match &ranker {
-                Some(r) => {
-                    let x = crate::ranker::features(&interest, r, v, now);
-                    (score(v, now) + 0.05).sqrt() * r.model.engagement(&x) * follow_boost
-                }
-                None => {
-                    (score(v, now) + 0.05)
-                        * (1.0 + 1.5 * tag_aff + 0.6 * creator_aff).max(0.05)
-                        * follow_boost
-                }
-            };
-            let seen = interest.seen.contains(&v.id);
-            if seen {
-                s *= 0.02;
+        .unwrap_or_else(|| "interest-v2".into());
+    let fresh_ms = i64::from(cfg.fresh_hours) * 3_600_000;
+    let explore_max = i64::from(cfg.explore_max_viewers);
+    let mut explore: Vec<(usize, f64)> = Vec::new();
+    let mut scored: Vec<(usize, f64, Why)> = Vec::new();
+    for (i, (_, v)) in candidates.iter().enumerate() {
+        if !visible(v) || served.contains(&v.id.0) {
+            continue;
+        }
+        let (tag_aff, creator_aff, best_tag) = interest.affinity(&v.hashtags, v.creator_id);
+        let (content, best_term) = interest.content(&v.caption, &v.language);
+        let follows = interest.follows.contains(&v.creator_id);
+        let follow_boost = if follows { 1.5 } else { 1.0 };
+        let mut s = match &ranker {
+            Some(r) => {
+                let x = crate::ranker::features(&interest, r, v, now);
+                (score(v, now) + 0.05).sqrt() * r.model.engagement(&x) * follow_boost
             }
-            let why = if seen {
-                Why::Seen
-            } else if follows {
-                Why::Follow
-            } else if tag_aff > 0.2 {
-                best_tag.map(Why::Tag).unwrap_or(Why::General)
-            } else if creator_aff > 0.3 {
-                Why::Creator
-            } else {
-                Why::General
-            };
-            (i, s, why)
-        })
-        .collect();
+            None => {
+                (score(v, now) + 0.05)
+                    * (1.0 + 1.5 * tag_aff + 0.6 * creator_aff).max(0.05)
+                    * follow_boost
+            }
+        };
+        let (i2i, seed) = item_to_item
+            .get(&v.id)
+            .map(|e| (e.0, Some(e.1)))
+            .unwrap_or((0.0, None));
+        let trend = regional_trend(&viewer.home, min_viewers, v, now);
+        let trend_score = trend.map(|t| t.0).unwrap_or(0.0);
+        s *= (1.0 + 1.2 * i2i + 0.4 * content + 0.1 * trend_score).max(0.05);
+        let seen = interest.seen.contains(&v.id);
+        if seen {
+            s *= 0.02;
+        }
+        let why = if seen {
+            Why::Seen
+        } else if follows {
+            Why::Follow
+        } else if let (true, Some(seed)) = (i2i > 0.3, seed) {
+            Why::CoEngaged(seed)
+        } else if tag_aff > 0.2 {
+            best_tag.map(Why::Tag).unwrap_or(Why::General)
+        } else if let (true, Some(term)) = (content > 0.3, best_term) {
+            Why::Similar(term)
+        } else if creator_aff > 0.3 {
+            Why::Creator
+        } else if let Some((_, viewers)) = trend.filter(|(t, _)| *t > 1.0) {
+            Why::Trending(viewers)
+        } else {
+            Why::General
+        };
+        let age = now - v.created_at;
+        if !seen && !follows && (0..fresh_ms).contains(&age) {
+            let viewers = state.stats(v.id).viewers;
+            if viewers < explore_max {
+                // Different people explore different fresh uploads; their interest decides
+                // among similar ones.
+                let jitter = jitter(viewer.user, v.id, now);
+                let e = (1.0 + tag_aff + content).max(0.1) * (0.5 + jitter);
+                explore.push((i, e));
+            }
+        }
+        scored.push((i, s, why));
+    }
     scored.sort_by(|a, b| {
         b.1.total_cmp(&a.1)
-            .then(pool[b.0].1.id.0.cmp(&pool[a.0].1.id.0))
+            .then(candidates[b.0].1.id.0.cmp(&candidates[a.0].1.id.0))
     });
     let more = scored.len() as i64 > limit;
+
+    // Exploration quota: fresh uploads few people here have seen get reserved slots. They
+    // are chosen among those the ranking would not show on this page anyway, so the slots
+    // add impressions instead of relabelling picks.
+    let slots = exploration_slots(cfg.explore_slots, limit);
+    let on_merit: HashSet<usize> = scored
+        .iter()
+        .take((limit as usize).saturating_sub(slots))
+        .map(|(i, _, _)| *i)
+        .collect();
+    explore.retain(|(i, _)| !on_merit.contains(i));
+    explore.sort_by(|a, b| {
+        b.1.total_cmp(&a.1)
+            .then(candidates[b.0].1.id.0.cmp(&candidates[a.0].1.id.0))
+    });
+    let explore: Vec<usize> = explore.into_iter().take(slots).map(|(i, _)| i).collect();
+    let main_count = (limit as usize).saturating_sub(explore.len());
+
     // Diversity: pick greedily from the head, damping a creator seen in the last two picks
     // and a first hashtag equal to the previous pick's.
-    let mut head: Vec<(usize, f64, Why)> = scored.into_iter().take((limit as usize) * 5).collect();
+    let mut head: Vec<(usize, f64, Why)> = scored
+        .into_iter()
+        .filter(|(i, _, _)| !explore.contains(i))
+        .take(main_count * 5)
+        .collect();
     let mut picked: Vec<(usize, Why)> = Vec::new();
-    while (picked.len() as i64) < limit && !head.is_empty() {
+    while picked.len() < main_count && !head.is_empty() {
         let recent: Vec<&VideoRow> = picked
             .iter()
             .rev()
             .take(2)
-            .map(|(i, _)| &pool[*i].1)
+            .map(|(i, _)| &candidates[*i].1)
             .collect();
         let adjusted = |(i, s, _): &(usize, f64, Why)| {
-            let v = &pool[*i].1;
+            let v = &candidates[*i].1;
             let mut a = *s;
             if recent.iter().any(|r| r.creator_id == v.creator_id) {
                 a *= 0.5;
@@ -327,8 +509,15 @@ async fn personal(
         let (i, _, why) = head.swap_remove(best);
         picked.push((i, why));
     }
+    // Spread the exploration picks over the page (a page of 10 with 2 slots: 4th and 8th).
+    let total = picked.len() + explore.len();
+    for (k, i) in explore.into_iter().enumerate() {
+        let at = ((k + 1) * total / (slots + 1)).min(picked.len());
+        picked.insert(at, (i, Why::Explore));
+    }
+
     let mut sv = pos.sv;
-    sv.extend(picked.iter().map(|(i, _)| pool[*i].1.id.0));
+    sv.extend(picked.iter().map(|(i, _)| candidates[*i].1.id.0));
     if sv.len() > MAX_SERVED {
         sv.drain(..sv.len() - MAX_SERVED);
     }
@@ -339,8 +528,19 @@ async fn personal(
             ..Default::default()
         })
     });
-    let rows: Vec<(Arc<Cell>, VideoRow)> = picked.iter().map(|(i, _)| pool[*i].clone()).collect();
+    let captions: HashMap<VideoId, String> = candidates
+        .iter()
+        .map(|(_, v)| (v.id, v.caption.clone()))
+        .filter(|(id, _)| {
+            picked
+                .iter()
+                .any(|(_, why)| matches!(why, Why::CoEngaged(seed) if seed == id))
+        })
+        .collect();
+    let rows: Vec<(Arc<Cell>, VideoRow)> =
+        picked.iter().map(|(i, _)| candidates[*i].clone()).collect();
     let general: Vec<Reason> = rows.iter().map(|(_, v)| reason(v, now)).collect();
+    let region = viewer.home.id().to_string();
     let videos = hydrate(Some(viewer), rows).await?;
     let items = videos
         .into_iter()
@@ -361,6 +561,29 @@ async fn personal(
                     source: "interest",
                     detail: format!("You often watch @{handle}"),
                 },
+                Why::CoEngaged(seed) => Reason {
+                    source: "similar_viewers",
+                    detail: match captions.get(&seed) {
+                        Some(c) => format!("People who enjoyed “{}” also watched this", short(c)),
+                        None => "People who enjoy what you watch also watched this".into(),
+                    },
+                },
+                Why::Similar(term) => Reason {
+                    source: "similar_content",
+                    detail: format!("Similar to videos you enjoyed: “{term}”"),
+                },
+                Why::Trending(viewers) => Reason {
+                    source: "trending",
+                    detail: format!(
+                        "Trending in your region ({region}): {viewers} people here watched it"
+                    ),
+                },
+                Why::Explore => Reason {
+                    source: "fresh",
+                    detail: format!(
+                        "New from @{handle}: few people have seen it yet, so it gets a chance"
+                    ),
+                },
                 Why::Seen => Reason {
                     source: "seen",
                     detail: "You watched this recently; shown again after everything newer".into(),
@@ -375,6 +598,40 @@ async fn personal(
         next_cursor,
         model,
     })
+}
+
+/// Exploration slots for a page of `limit`: `per_ten` per ten items, at least one when
+/// exploration is on and the page has room for it.
+fn exploration_slots(per_ten: u32, limit: i64) -> usize {
+    if per_ten == 0 || limit < 2 {
+        return 0;
+    }
+    let slots = (i64::from(per_ten) * limit + 5) / 10;
+    slots.clamp(1, limit / 2) as usize
+}
+
+/// A pseudo-random number in [0, 1) fixed per person, video and hour.
+fn jitter(user: UserId, video: VideoId, now: i64) -> f64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (user.0, video.0, now / 3_600_000).hash(&mut h);
+    (h.finish() % 10_000) as f64 / 10_000.0
+}
+
+/// The first words of a caption, for an explanation.
+fn short(caption: &str) -> String {
+    let mut out = String::new();
+    for word in caption.split_whitespace() {
+        if out.chars().count() + word.chars().count() > 40 {
+            out.push('…');
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 fn reason(v: &VideoRow, now: i64) -> Reason {

@@ -29,6 +29,13 @@ pub struct Interest {
     pub seen: HashSet<VideoId>,
     /// Followed creators.
     pub follows: HashSet<UserId>,
+    /// Caption terms → affinity (content similarity beyond hashtags).
+    pub terms: HashMap<String, f64>,
+    /// Language → share of the person's engagement.
+    pub languages: HashMap<String, f64>,
+    /// The person's most recent positive engagements (completed or long views, likes),
+    /// newest first, with a recency weight: the seeds of item-to-item candidates.
+    pub positives: Vec<(VideoId, f64)>,
     /// Number of behavioral events the profile is built from.
     pub events: usize,
     /// (hashtag scale, creator scale), computed on first use once the profile is complete.
@@ -63,6 +70,19 @@ impl Interest {
                     *me.tags.entry(tag.to_owned()).or_default() += weight;
                 }
                 *me.creators.entry(v.creator_id).or_default() += weight * 0.7;
+                for term in caption_terms(&v.caption) {
+                    *me.terms.entry(term).or_default() += weight * 0.5;
+                }
+                if weight > 0.0 {
+                    *me.languages.entry(v.language.clone()).or_default() += weight;
+                }
+            }
+        };
+        let mut positives: Vec<(VideoId, f64)> = Vec::new();
+        let mut add_positive = |video: VideoId| {
+            if positives.len() < MAX_POSITIVES && !positives.iter().any(|(v, _)| *v == video) {
+                let rank = positives.len() as f64;
+                positives.push((video, 1.0 / (1.0 + 0.15 * rank)));
             }
         };
         for (n, (video, watch_ms, completed, at)) in views.iter().enumerate() {
@@ -77,14 +97,27 @@ impl Interest {
                 0.0
             };
             credit(&mut me, *video, signal * horizon);
+            if signal > 0.0 {
+                add_positive(*video);
+            }
             if *at >= seen_since_ms {
                 me.seen.insert(*video);
             }
             me.events += 1;
         }
-        for video in likes.iter() {
-            credit(&mut me, *video, 3.0);
+        // Liked videos are mostly among the viewed ones already; the order of the rest is
+        // not known (likes carry no order here), so they come after.
+        let mut liked: Vec<VideoId> = likes.iter().copied().collect();
+        liked.sort_by_key(|v| std::cmp::Reverse(v.0));
+        for video in liked {
+            credit(&mut me, video, 3.0);
+            add_positive(video);
             me.events += 1;
+        }
+        me.positives = positives;
+        let total: f64 = me.languages.values().sum();
+        if total > 0.0 {
+            me.languages.values_mut().for_each(|w| *w /= total);
         }
         Ok(me)
     }
@@ -98,6 +131,56 @@ impl Interest {
             .get_or_init(|| (scale(&self.tags), scale(&self.creators)));
         scaled_affinity(&self.tags, &self.creators, scales, hashtags, creator)
     }
+}
+
+/// The newest positive engagements used as item-to-item seeds.
+pub const MAX_POSITIVES: usize = 20;
+
+impl Interest {
+    /// Content similarity of a video to what the person engages with, in [-1, 1]: the mean
+    /// affinity of its caption terms (scaled like hashtags) plus a bonus for a language the
+    /// person watches; and the strongest term, for the explanation.
+    pub fn content(&self, caption: &str, language: &str) -> (f64, Option<String>) {
+        let term_scale = scale(&self.terms);
+        let mut sum = 0.0;
+        let mut n = 0.0;
+        let mut best: Option<(f64, String)> = None;
+        for term in caption_terms(caption) {
+            let w = self.terms.get(&term).copied().unwrap_or(0.0) / term_scale;
+            sum += w;
+            n += 1.0;
+            if w > 0.3 && best.as_ref().is_none_or(|(b, _)| w > *b) {
+                best = Some((w, term));
+            }
+        }
+        let terms = if n > 0.0 { sum / n } else { 0.0 };
+        let language = self.languages.get(language).copied().unwrap_or(0.0);
+        (
+            (0.8 * terms + 0.2 * language).clamp(-1.0, 1.0),
+            best.map(|(_, t)| t),
+        )
+    }
+}
+
+/// Words that say nothing about a video's content.
+const STOPWORDS: &[&str] = &[
+    "about", "after", "again", "all", "also", "and", "are", "but", "can", "for", "from", "have",
+    "here", "how", "into", "just", "like", "more", "much", "not", "now", "one", "our", "out",
+    "over", "really", "that", "the", "their", "them", "then", "there", "these", "this", "time",
+    "was", "watch", "what", "when", "which", "with", "you", "your",
+];
+
+/// The content terms of a caption: lower-case words of four letters or more that are neither
+/// hashtags, mentions nor stopwords.
+pub fn caption_terms(caption: &str) -> impl Iterator<Item = String> + '_ {
+    caption
+        .split_whitespace()
+        .filter(|w| !w.starts_with('#') && !w.starts_with('@'))
+        .map(|w| {
+            w.trim_matches(|c: char| !c.is_alphanumeric())
+                .to_lowercase()
+        })
+        .filter(|w| w.chars().count() >= 4 && !STOPWORDS.contains(&w.as_str()))
 }
 
 /// The largest magnitude among the weights (never zero).

@@ -8,8 +8,9 @@ use crate::gateway;
 use crate::platform::{Cell, Platform};
 use crate::policy::PURPOSE_PUBLIC_COUNTER;
 use reelm_core::{CommentId, ErrorCode, UserId, VideoId, validate};
+use crate::events::NewEvent;
 use reelm_store::{
-    CommentRow, Keyset, MediaObjectRow, ProfileCounterDelta, VideoCounterDelta, VideoRow,
+    CommentRow, EventKind, Keyset, MediaObjectRow, ProfileCounterDelta, VideoCounterDelta, VideoRow,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -182,6 +183,12 @@ pub async fn set_like(
     viewer.home.cache.likes.invalidate(&viewer.user);
     let mut count = video.like_count;
     if changed {
+        let kind = if like {
+            EventKind::Like
+        } else {
+            EventKind::Unlike
+        };
+        record_event(viewer, id, kind, 0).await?;
         let d = if like { 1 } else { -1 };
         gateway::video_counters(
             &viewer.home,
@@ -226,6 +233,7 @@ pub async fn add_comment(
         created_at: reelm_core::now_ms(),
     };
     viewer.home.store.insert_comment(&row).await?;
+    record_event(viewer, id, EventKind::Comment, 0).await?;
     gateway::video_counters(
         &viewer.home,
         &cell,
@@ -339,11 +347,13 @@ pub async fn record_view(
         )));
     }
     let (cell, _) = get_video(p, id).await?;
-    viewer
-        .home
-        .store
-        .insert_view(viewer.user, id, watch_ms, completed, reelm_core::now_ms())
-        .await?;
+    // The log's transaction also writes the person's viewing history.
+    let kind = if completed {
+        EventKind::Complete
+    } else {
+        EventKind::View
+    };
+    record_event(viewer, id, kind, watch_ms).await?;
     viewer.home.cache.recent_views.invalidate(&viewer.user);
     gateway::video_counters(
         &viewer.home,
@@ -367,5 +377,33 @@ pub async fn not_interested(p: &Platform, viewer: &Viewer, id: VideoId) -> Resul
         .mark_not_interested(viewer.user, id, video.creator_id, reelm_core::now_ms())
         .await?;
     viewer.home.cache.not_interested.invalidate(&viewer.user);
+    record_event(viewer, id, EventKind::NotInterested, 0).await?;
+    Ok(())
+}
+
+/// Records that the person shared a video (the link itself is made by the client).
+pub async fn share(p: &Platform, viewer: &Viewer, id: VideoId) -> Result<(), AppError> {
+    get_video(p, id).await?;
+    record_event(viewer, id, EventKind::Share, 0).await?;
+    Ok(())
+}
+
+/// Appends a behavioral event to the viewer's home region's log (and nowhere else).
+async fn record_event(
+    viewer: &Viewer,
+    video: VideoId,
+    kind: EventKind,
+    watch_ms: i64,
+) -> Result<(), AppError> {
+    viewer
+        .home
+        .events
+        .append(NewEvent {
+            user: viewer.user,
+            video,
+            kind,
+            watch_ms,
+        })
+        .await?;
     Ok(())
 }

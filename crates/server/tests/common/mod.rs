@@ -53,6 +53,11 @@ impl Server {
     }
 
     async fn serve(config: Config, dir: TempDir) -> Server {
+        // RUST_LOG=reelm_server=debug shows the platform's logs beside a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let platform = Arc::new(Platform::open(config).await.unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -364,6 +369,22 @@ impl Client {
             .text("hashtags", "#travel, music")
             .part("file", part);
         Client::send(self.request(Method::POST, "/api/videos").multipart(form)).await
+    }
+
+    /// Uploads demo clip `i` with these hashtags and returns the new video's id.
+    pub async fn upload_tagged(&self, clip: usize, hashtags: &str) -> String {
+        let clip = &reelm_media::demo::clips()[clip];
+        let part = reqwest::multipart::Part::bytes(clip.video.to_vec())
+            .file_name(clip.file.to_owned())
+            .mime_str("video/mp4")
+            .unwrap();
+        let form = reqwest::multipart::Form::new()
+            .text("caption", clip.caption.to_owned())
+            .text("hashtags", hashtags.to_owned())
+            .part("file", part);
+        let r = Client::send(self.request(Method::POST, "/api/videos").multipart(form)).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["id"].as_str().unwrap().to_owned()
     }
 
     /// Uploads demo clip `i` and returns the new video (asserting 201).

@@ -3,23 +3,7 @@
 //! trending mode uses no profiling.
 
 use crate::common::*;
-use reqwest::Method;
 use serde_json::Value;
-
-async fn upload_tagged(c: &Client, clip: usize, hashtags: &str) -> String {
-    let clip = &reelm_media::demo::clips()[clip];
-    let part = reqwest::multipart::Part::bytes(clip.video.to_vec())
-        .file_name(clip.file.to_owned())
-        .mime_str("video/mp4")
-        .unwrap();
-    let form = reqwest::multipart::Form::new()
-        .text("caption", clip.caption.to_owned())
-        .text("hashtags", hashtags.to_owned())
-        .part("file", part);
-    let r = Client::send(c.request(Method::POST, "/api/videos").multipart(form)).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["id"].as_str().unwrap().to_owned()
-}
 
 fn tags(item: &Value) -> Vec<String> {
     item["video"]["hashtags"]
@@ -45,7 +29,7 @@ async fn for_you_follows_the_last_swipe() {
     ] {
         let creator = s.quick_user(handle, country).await;
         for _ in 0..3 {
-            let id = upload_tagged(&creator, clip, tag).await;
+            let id = creator.upload_tagged(clip, tag).await;
             clip += 1;
             if tag == "pets" {
                 pets.push(id);
@@ -150,7 +134,7 @@ async fn trending_mode_uses_no_profiling() {
     let creator = s.quick_user("maker", "US").await;
     let mut ids = Vec::new();
     for (i, tag) in ["art", "art", "tech", "tech", "dance"].iter().enumerate() {
-        ids.push(upload_tagged(&creator, i, tag).await);
+        ids.push(creator.upload_tagged(i, tag).await);
     }
     let a = s.quick_user("viewer_a", "DE").await;
     let b = s.quick_user("viewer_b", "JP").await;
@@ -191,7 +175,7 @@ async fn a_trained_ranker_serves_and_names_its_version() {
     let viewer = s.quick_user("ranked_viewer", "DE").await;
     // Before training, the hand-set interest weights rank the feed.
     let before = viewer.get_json("/api/feed/foryou?limit=5").await;
-    assert_eq!(before["model"], "interest-v1");
+    assert_eq!(before["model"], "interest-v2");
     reelm_server::ranker::train_all(&s.platform).await.unwrap();
     let eu = s.cell("eu");
     let ranker = eu
@@ -213,5 +197,5 @@ async fn a_trained_ranker_serves_and_names_its_version() {
     let trending = viewer
         .get_json("/api/feed/foryou?limit=5&mode=trending")
         .await;
-    assert_eq!(trending["model"], "trending-v1");
+    assert_eq!(trending["model"], "trending-v2");
 }

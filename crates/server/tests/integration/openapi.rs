@@ -28,6 +28,7 @@ const ROUTES: &[(&str, &[&str])] = &[
     ("/api/videos/{id}/comments", &["get", "post"]),
     ("/api/videos/{id}/views", &["post"]),
     ("/api/videos/{id}/not-interested", &["post"]),
+    ("/api/videos/{id}/share", &["post"]),
     ("/api/users/{handle}", &["get"]),
     ("/api/users/{handle}/videos", &["get"]),
     ("/api/users/{handle}/follow", &["post", "delete"]),
