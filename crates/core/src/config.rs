@@ -50,6 +50,13 @@ pub struct FeedConfig {
     pub explore_max_viewers: u32,
     /// Uploads younger than this many hours count as fresh.
     pub fresh_hours: u32,
+    /// A video the person viewed within this many hours is not shown again while unseen
+    /// candidates remain.
+    pub seen_window_hours: u32,
+    /// Regions share feed statistics (co-engagement, distinct viewers) only when each value
+    /// rests on at least this many distinct people; the residency policy's own minimum
+    /// applies on top.
+    pub share_min_people: u32,
 }
 
 impl Default for FeedConfig {
@@ -60,6 +67,8 @@ impl Default for FeedConfig {
             explore_slots: 2,
             explore_max_viewers: 50,
             fresh_hours: 48,
+            seen_window_hours: 24,
+            share_min_people: 5,
         }
     }
 }

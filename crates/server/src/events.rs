@@ -288,6 +288,17 @@ pub struct FeedState {
 struct Inner {
     stats: HashMap<VideoId, VideoStats>,
     co: HashMap<VideoId, Vec<(VideoId, i64)>>,
+    /// Other regions' k-anonymous aggregates, received through the transfer gateway (see
+    /// [`share_aggregates`]), by source region.
+    imported: HashMap<RegionId, Imported>,
+}
+
+/// What one region shared: co-engagement pairs and distinct viewers per video, each from at
+/// least k distinct people of that region.
+#[derive(Debug, Default, Clone)]
+pub struct Imported {
+    pub co: HashMap<VideoId, Vec<(VideoId, i64)>>,
+    pub viewers: HashMap<VideoId, i64>,
 }
 
 impl FeedState {
@@ -295,7 +306,7 @@ impl FeedState {
         let position = store.consumer_position(FEED_CONSUMER).await?;
         let mut inner = Inner {
             stats: store.all_video_stats().await?.into_iter().collect(),
-            co: HashMap::new(),
+            ..Default::default()
         };
         for (a, b, n) in store.all_co_engagement().await? {
             inner.co.entry(a).or_default().push((b, n));
@@ -351,18 +362,8 @@ impl FeedState {
             .unwrap_or_default()
     }
 
-    /// Statistics of many videos under one lock.
-    pub fn stats_of(&self, videos: impl Iterator<Item = VideoId>) -> Vec<VideoStats> {
-        match self.inner.read() {
-            Ok(i) => videos
-                .map(|v| i.stats.get(&v).copied().unwrap_or_default())
-                .collect(),
-            Err(_) => videos.map(|_| VideoStats::default()).collect(),
-        }
-    }
-
     /// The videos most often engaged by the same people as `video`, strongest first:
-    /// `(video, distinct people)`.
+    /// `(video, distinct people)`, this region's people only.
     pub fn co_engaged(&self, video: VideoId) -> Vec<(VideoId, i64)> {
         let Ok(inner) = self.inner.read() else {
             return Vec::new();
@@ -371,6 +372,82 @@ impl FeedState {
         list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         list.truncate(CO_NEIGHBOURS);
         list
+    }
+
+    /// [`FeedState::co_engaged`] plus what other regions shared (people of different regions
+    /// are different people, so the counts add up), and the matching distinct-viewer counts:
+    /// `(video, people, viewers of video)`.
+    pub fn co_engaged_with_imports(&self, video: VideoId) -> Vec<(VideoId, i64, i64)> {
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        let mut people: HashMap<VideoId, i64> = HashMap::new();
+        for (v, n) in inner.co.get(&video).into_iter().flatten() {
+            *people.entry(*v).or_default() += n;
+        }
+        for imported in inner.imported.values() {
+            for (v, n) in imported.co.get(&video).into_iter().flatten() {
+                *people.entry(*v).or_default() += n;
+            }
+        }
+        let viewers = |v: &VideoId| {
+            inner.stats.get(v).map(|s| s.viewers).unwrap_or(0)
+                + inner
+                    .imported
+                    .values()
+                    .map(|i| i.viewers.get(v).copied().unwrap_or(0))
+                    .sum::<i64>()
+        };
+        let mut list: Vec<(VideoId, i64, i64)> = people
+            .into_iter()
+            .map(|(v, n)| (v, n, viewers(&v)))
+            .collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        list.truncate(CO_NEIGHBOURS);
+        list
+    }
+
+    /// Distinct viewers of a video here plus in the regions that shared theirs.
+    pub fn viewers_with_imports(&self, video: VideoId) -> i64 {
+        let Ok(inner) = self.inner.read() else {
+            return 0;
+        };
+        inner.stats.get(&video).map(|s| s.viewers).unwrap_or(0)
+            + inner
+                .imported
+                .values()
+                .map(|i| i.viewers.get(&video).copied().unwrap_or(0))
+                .sum::<i64>()
+    }
+
+    /// This region's aggregates that rest on at least `k` distinct people: what it may share.
+    pub fn shareable(&self, k: i64) -> Imported {
+        let Ok(inner) = self.inner.read() else {
+            return Imported::default();
+        };
+        let co = inner
+            .co
+            .iter()
+            .filter_map(|(a, list)| {
+                let kept: Vec<(VideoId, i64)> =
+                    list.iter().copied().filter(|(_, n)| *n >= k).collect();
+                (!kept.is_empty()).then_some((*a, kept))
+            })
+            .collect();
+        let viewers = inner
+            .stats
+            .iter()
+            .filter(|(_, s)| s.viewers >= k)
+            .map(|(v, s)| (*v, s.viewers))
+            .collect();
+        Imported { co, viewers }
+    }
+
+    /// Replaces what `from` shared last time.
+    pub fn set_imported(&self, from: RegionId, imported: Imported) {
+        if let Ok(mut inner) = self.inner.write() {
+            inner.imported.insert(from, imported);
+        }
     }
 
     /// The region's trending videos: at least `min_viewers` distinct viewers, by decayed
@@ -389,6 +466,50 @@ impl FeedState {
         list.truncate(limit);
         list
     }
+}
+
+/// Sovereign learning in serving: every region shares its k-anonymous aggregates (pairs of
+/// videos engaged by ≥ k distinct people, distinct viewers of videos seen by ≥ k) with every
+/// other region, through the transfer gateway. Each transfer is decided by the residency policy
+/// with the smallest number of people behind any shared value, and ledgered in the source
+/// region; a refusal shares nothing. Per-person rows never move: only these counts do.
+pub async fn share_aggregates(p: &crate::Platform) -> Result<(), AppError> {
+    let k = i64::from(p.config.feed.share_min_people);
+    for source in p.cells() {
+        let shared = source.events.state.shareable(k);
+        if shared.co.is_empty() && shared.viewers.is_empty() {
+            continue;
+        }
+        let fewest = shared
+            .co
+            .values()
+            .flatten()
+            .map(|(_, n)| *n)
+            .chain(shared.viewers.values().copied())
+            .min()
+            .unwrap_or(0);
+        let t = crate::gateway::Transfer {
+            class: reelm_core::DataClass::Aggregate,
+            purpose: crate::policy::PURPOSE_MODEL_TRAINING,
+            object: "feed_aggregates",
+            distinct_people: Some(fewest.max(0) as u64),
+        };
+        for target in p.cells() {
+            if target.id() == source.id() {
+                continue;
+            }
+            match crate::gateway::check(source, target.id(), &t).await? {
+                crate::policy::Decision::Allowed { .. } => target
+                    .events
+                    .state
+                    .set_imported(source.id().clone(), shared.clone()),
+                crate::policy::Decision::Refused { reason } => {
+                    tracing::warn!(from = %source.id(), to = %target.id(), %reason, "aggregates not shared");
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Keeps the strongest [`CO_NEIGHBOURS`] of a neighbour list.

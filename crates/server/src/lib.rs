@@ -34,7 +34,8 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// How often each region's engagement ranker is retrained from its own events.
+/// How often each region's engagement ranker is retrained from its own events (and regions
+/// share their k-anonymous feed statistics).
 pub const RANKER_RETRAIN: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Serves the platform on `listener` until `shutdown` resolves.
@@ -50,6 +51,10 @@ pub async fn run(
         let mut first = true;
         loop {
             tick.tick().await;
+            // Regions share their k-anonymous feed statistics through the gateway.
+            if let Err(e) = events::share_aggregates(&platform).await {
+                tracing::warn!(error = %e, "sharing feed aggregates failed; keeping the last ones");
+            }
             // A caller that trained before serving (the bench) is not retrained at once.
             if std::mem::take(&mut first) && platform.cells().iter().all(|c| c.ranker().is_some()) {
                 continue;

@@ -15,6 +15,8 @@ pub const PURPOSE_PUBLIC_COUNTER: &str = "public_counter";
 pub const PURPOSE_SERVE_PUBLIC_CONTENT: &str = "serve_public_content";
 /// Purpose of a person's own order to move their account (not implemented yet).
 pub const PURPOSE_OWNER_MIGRATION: &str = "owner_migration";
+/// Sharing k-anonymous statistics so another region's feed can learn from them.
+pub const PURPOSE_MODEL_TRAINING: &str = "model_training";
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -124,8 +124,6 @@ struct ForYouCursor {
 
 /// Served ids remembered in a personal cursor.
 const MAX_SERVED: usize = 300;
-/// A video viewed within this window is not shown again while unseen candidates remain.
-pub const SEEN_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 /// Which For You ranking to serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
@@ -344,19 +342,18 @@ async fn personal(
 ) -> Result<FeedPage, AppError> {
     let cfg = &p.config.feed;
     let min_viewers = i64::from(cfg.trending_min_viewers);
-    let interest = super::interest::Interest::build(viewer, pool, now - SEEN_WINDOW_MS).await?;
+    let seen_window_ms = i64::from(cfg.seen_window_hours) * 3_600_000;
+    let interest = super::interest::Interest::build(viewer, pool, now - seen_window_ms).await?;
     let served: HashSet<i64> = pos.sv.iter().copied().collect();
     let state = &viewer.home.events.state;
 
-    // Item-to-item: cosine-normalised co-engagement of the person's recent positives.
+    // Item-to-item: cosine-normalised co-engagement of the person's recent positives, this
+    // region's plus the k-anonymous counts other regions shared through the gateway.
     let mut item_to_item: HashMap<VideoId, (f64, VideoId, f64)> = HashMap::new();
     for (seed, weight) in &interest.positives {
-        let seed_viewers = state.stats(*seed).viewers.max(1) as f64;
-        let neighbours = state.co_engaged(*seed);
-        let viewers = state.stats_of(neighbours.iter().map(|(v, _)| *v));
-        for ((video, people), stats) in neighbours.into_iter().zip(viewers) {
-            let strength =
-                weight * people as f64 / (seed_viewers * stats.viewers.max(1) as f64).sqrt();
+        let seed_viewers = state.viewers_with_imports(*seed).max(1) as f64;
+        for (video, people, viewers) in state.co_engaged_with_imports(*seed) {
+            let strength = weight * people as f64 / (seed_viewers * viewers.max(1) as f64).sqrt();
             let entry = item_to_item.entry(video).or_insert((0.0, *seed, 0.0));
             entry.0 += strength;
             if strength > entry.2 {

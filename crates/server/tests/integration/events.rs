@@ -300,3 +300,49 @@ async fn shares_are_events_and_bad_ones_are_refused() {
     assert_eq!(r.status, 401);
     assert_eq!(eu.events.state.stats(video_id(&a)).shares, 1);
 }
+
+#[tokio::test]
+async fn regions_share_only_k_anonymous_feed_aggregates_through_the_gateway() {
+    let s = Server::start().await;
+    let creator = s.quick_user("agg_maker", "US").await;
+    let a = creator.upload_tagged(0, "cooking").await;
+    let b = creator.upload_tagged(1, "travel").await;
+    let c = creator.upload_tagged(2, "gardening").await;
+    // Five people of eu engaged A and B; only two engaged A and C.
+    for i in 0..5 {
+        let p = s.quick_user(&format!("agg_crowd_{i}"), "IT").await;
+        view(&p, &a, 8_000, true).await;
+        view(&p, &b, 8_000, true).await;
+        if i < 2 {
+            view(&p, &c, 8_000, true).await;
+        }
+    }
+    let eu = s.cell("eu").clone();
+    caught_up(&eu).await;
+    let us = s.cell("us").clone();
+    assert!(us.events.state.co_engaged_with_imports(video_id(&a)).is_empty());
+    let ledger_before = eu.store.ledger_page(0, 100_000).await.unwrap().len();
+
+    reelm_server::events::share_aggregates(&s.platform)
+        .await
+        .unwrap();
+    let shared = us.events.state.co_engaged_with_imports(video_id(&a));
+    assert_eq!(
+        shared,
+        vec![(video_id(&b), 5, 5)],
+        "only the pair five people share crossed; A–C (two people) stayed in eu"
+    );
+    // Nothing behavioral moved: the us store holds no eu events, only the ledger in eu grew
+    // (one decision per target region).
+    assert_eq!(us.store.last_event_seq().await.unwrap(), 0);
+    let ledger_after = eu.store.ledger_page(0, 100_000).await.unwrap().len();
+    assert_eq!(ledger_after, ledger_before + 2);
+
+    // A us viewer who finishes A is offered B on the strength of eu's shared counts.
+    let viewer = s.quick_user("us_newcomer", "US").await;
+    view(&viewer, &a, 8_000, true).await;
+    let page = viewer.get_json("/api/feed/foryou?limit=30").await;
+    let r = reasons(&page);
+    let (_, source, _) = r.iter().find(|(v, _, _)| *v == b).unwrap().clone();
+    assert_eq!(source, "similar_viewers", "{r:#?}");
+}
