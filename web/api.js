@@ -100,6 +100,7 @@ export const api = {
   })),
   video: (id) => request(`/api/videos/${enc(id)}`),
   like: (id, on) => request(`/api/videos/${enc(id)}/like`, { method: on ? 'POST' : 'DELETE' }),
+  share: (id) => request(`/api/videos/${enc(id)}/share`, { method: 'POST' }),
   comments: (id, cursor) => request(`/api/videos/${enc(id)}/comments` + qs({ cursor })),
   addComment: (id, text) => request(`/api/videos/${enc(id)}/comments`, { method: 'POST', json: { text } }),
   view: (id, watchMs, completed, keepalive = false) =>

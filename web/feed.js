@@ -276,6 +276,8 @@ export function createFeed({ load, initial = [], empty = 'No videos yet.', label
     const url = `${location.origin}/v/${encodeURIComponent(s.video.id)}`;
     if (await copyText(url)) toast('Link copied to clipboard');
     else toast(`Copy this link: ${url}`, { ms: 6000 });
+    // A share is a strong signal for my feed (kept in my home region); never block on it.
+    if (me()) api.share(s.video.id).catch(() => {});
   }
 
   // ---- one slide ---------------------------------------------------------------------

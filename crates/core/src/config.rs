@@ -350,6 +350,32 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_states_the_defaults() {
+        let text = include_str!("../../../reelm.example.toml");
+        let from_file = Config::load(Path::new("/d"), Some(text), &no_env).unwrap();
+        let defaults = Config::load(Path::new("/d"), None, &no_env).unwrap();
+        assert_eq!(from_file.feed, defaults.feed);
+        assert_eq!(from_file.nats_namespace, defaults.nats_namespace);
+        assert_eq!(from_file.regions.len(), defaults.regions.len());
+    }
+
+    #[test]
+    fn nats_urls_come_from_the_environment_and_are_checked() {
+        let env = |k: &str| (k == "REELM_NATS_URL").then(|| "nats://127.0.0.1:4222".to_owned());
+        let c = Config::load(Path::new("/d"), None, &env).unwrap();
+        assert!(
+            c.regions
+                .iter()
+                .all(|r| r.nats_url.as_deref() == Some("nats://127.0.0.1:4222"))
+        );
+        let bad = |k: &str| (k == "REELM_REGION_EU_NATS_URL").then(|| "http://x".to_owned());
+        let e = Config::load(Path::new("/d"), None, &bad).unwrap_err();
+        assert!(e.to_string().contains("nats_url must start with nats://"), "{e}");
+        let ns = |k: &str| (k == "REELM_NATS_NAMESPACE").then(|| "Bad Name".to_owned());
+        assert!(Config::load(Path::new("/d"), None, &ns).is_err());
+    }
+
+    #[test]
     fn defaults_place_countries() {
         let c = Config::load(Path::new("/d"), None, &no_env).unwrap();
         assert_eq!(c.region_for_country("de").id.as_str(), "eu");
