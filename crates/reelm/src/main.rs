@@ -229,6 +229,9 @@ struct BenchApiArgs {
     /// people, 200 gives 1M.
     #[arg(long, default_value_t = 10)]
     videos_per_creator: usize,
+    /// Put all people in one region (us) instead of spreading them over three.
+    #[arg(long)]
+    one_region: bool,
     /// Concurrent clients.
     #[arg(long, default_value_t = 64)]
     clients: usize,
@@ -546,6 +549,7 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
         people,
         interactions,
         videos_per_creator,
+        one_region,
         clients,
         seconds,
         rate,
@@ -590,6 +594,7 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
         people,
         interactions,
         videos_per_creator,
+        one_region,
         ..Default::default()
     };
     let data = bench::load(&platform, &spec, &mut |m| eprintln!("loading {m}")).await?;
@@ -711,6 +716,12 @@ async fn bench_freshness(args: BenchFreshnessArgs) -> Result<()> {
     .await;
     let _ = stop_tx.send(());
     let _ = server.await;
+    for cell in platform.cells() {
+        cell.events.stop();
+        if let Err(e) = cell.events.delete_nats_stream().await {
+            eprintln!("warning: {e}");
+        }
+    }
     platform.close().await;
     let _ = std::fs::remove_dir_all(&dir);
     if args.json {

@@ -27,6 +27,8 @@ pub struct DatasetSpec {
     /// One person in this many is a creator.
     pub creator_every: usize,
     pub videos_per_creator: usize,
+    /// Put every person in the `us` region instead of spreading them over three.
+    pub one_region: bool,
 }
 
 impl Default for DatasetSpec {
@@ -36,6 +38,7 @@ impl Default for DatasetSpec {
             interactions: 1_000_000,
             creator_every: 20,
             videos_per_creator: 10,
+            one_region: false,
         }
     }
 }
@@ -78,8 +81,9 @@ pub async fn load(
     let mut creators = Vec::new();
     for i in 0..spec.people {
         let user = UserId::new();
-        let country = BENCH_COUNTRIES[i % 3];
-        let ci = cell_of_country[i % 3];
+        let k = if spec.one_region { 0 } else { i % 3 };
+        let country = BENCH_COUNTRIES[k];
+        let ci = cell_of_country[k];
         let cell = &cells[ci];
         let handle = format!("bench{i}");
         let (key, wrapped) = cell.new_user_key(user)?;

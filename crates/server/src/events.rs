@@ -163,6 +163,18 @@ impl EventLog {
         Ok(())
     }
 
+    /// Deletes the region's JetStream stream (for throw-away deployments such as the
+    /// benchmarks; a real region keeps its stream).
+    pub async fn delete_nats_stream(&self) -> Result<(), AppError> {
+        if let Some(link) = &self.nats {
+            link.js
+                .delete_stream(&link.stream)
+                .await
+                .map_err(|e| AppError::Internal(format!("delete stream {}: {e}", link.stream)))?;
+        }
+        Ok(())
+    }
+
     /// True when the log is also a JetStream stream.
     pub fn uses_nats(&self) -> bool {
         self.nats.is_some()
