@@ -367,7 +367,11 @@ async fn personal(
         item_to_item.values_mut().for_each(|e| e.0 /= top);
     }
     // Neighbours the pool does not hold: fetch the strongest from their cells.
-    let in_pool: HashSet<VideoId> = pool.iter().map(|(_, v)| v.id).collect();
+    let in_pool: HashSet<VideoId> = if item_to_item.is_empty() {
+        HashSet::new()
+    } else {
+        pool.iter().map(|(_, v)| v.id).collect()
+    };
     let mut missing: Vec<(VideoId, f64)> = item_to_item
         .iter()
         .filter(|(v, _)| !in_pool.contains(v) && !interest.seen.contains(v))
@@ -412,7 +416,9 @@ async fn personal(
             .get(&v.id)
             .map(|e| (e.0, Some(e.1)))
             .unwrap_or((0.0, None));
-        let trend = regional_trend(&viewer.home, min_viewers, v, now);
+        let stats = state.stats(v.id);
+        let trend = (stats.viewers >= min_viewers)
+            .then(|| (stats.trend_now(now, state.half_life_ms).ln_1p(), stats.viewers));
         let trend_score = trend.map(|t| t.0).unwrap_or(0.0);
         s *= (1.0 + 1.2 * i2i + 0.4 * content + 0.1 * trend_score).max(0.05);
         let seen = interest.seen.contains(&v.id);
@@ -438,8 +444,7 @@ async fn personal(
         };
         let age = now - v.created_at;
         if !seen && !follows && (0..fresh_ms).contains(&age) {
-            let viewers = state.stats(v.id).viewers;
-            if viewers < explore_max {
+            if stats.viewers < explore_max {
                 // Different people explore different fresh uploads; their interest decides
                 // among similar ones.
                 let jitter = jitter(viewer.user, v.id, now);
@@ -607,12 +612,18 @@ fn exploration_slots(per_ten: u32, limit: i64) -> usize {
     slots.clamp(1, limit / 2) as usize
 }
 
-/// A pseudo-random number in [0, 1) fixed per person, video and hour.
+/// A pseudo-random number in [0, 1) fixed per person, video and hour (SplitMix64 finalizer:
+/// cheap, and well mixed for neighbouring ids).
 fn jitter(user: UserId, video: VideoId, now: i64) -> f64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (user.0, video.0, now / 3_600_000).hash(&mut h);
-    (h.finish() % 10_000) as f64 / 10_000.0
+    let mut z = (user.0 as u64)
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(video.0 as u64)
+        .wrapping_add((now / 3_600_000) as u64)
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// The first words of a caption, for an explanation.
@@ -655,5 +666,38 @@ fn human_age(hours: i64) -> String {
         1 => "1 hour".into(),
         h if h < 48 => format!("{h} hours"),
         h => format!("{} days", h / 24),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exploration_slots_scale_with_the_page() {
+        assert_eq!(exploration_slots(2, 10), 2);
+        assert_eq!(exploration_slots(2, 20), 4);
+        assert_eq!(exploration_slots(2, 3), 1);
+        assert_eq!(exploration_slots(2, 1), 0);
+        assert_eq!(exploration_slots(0, 10), 0);
+        // Never more than half a page.
+        assert_eq!(exploration_slots(10, 10), 5);
+    }
+
+    #[test]
+    fn jitter_is_stable_in_range_and_varies() {
+        let u = UserId(7);
+        let values: Vec<f64> = (0..1000).map(|v| jitter(u, VideoId(v), 0)).collect();
+        assert!(values.iter().all(|x| (0.0..1.0).contains(x)));
+        assert_eq!(jitter(u, VideoId(3), 10), jitter(u, VideoId(3), 20));
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        assert!((mean - 0.5).abs() < 0.05, "{mean}");
+    }
+
+    #[test]
+    fn short_captions_stop_at_a_word() {
+        assert_eq!(short("a b c"), "a b c");
+        let long = short("one two three four five six seven eight nine ten eleven twelve");
+        assert!(long.ends_with('…') && long.chars().count() <= 42, "{long}");
     }
 }

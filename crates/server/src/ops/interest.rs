@@ -40,6 +40,8 @@ pub struct Interest {
     pub events: usize,
     /// (hashtag scale, creator scale), computed on first use once the profile is complete.
     scales: std::sync::OnceLock<(f64, f64)>,
+    /// The caption-term scale, likewise.
+    term_scale: std::sync::OnceLock<f64>,
 }
 
 impl Interest {
@@ -141,28 +143,46 @@ impl Interest {
     /// affinity of its caption terms (scaled like hashtags) plus a bonus for a language the
     /// person watches; and the strongest term, for the explanation.
     pub fn content(&self, caption: &str, language: &str) -> (f64, Option<String>) {
-        let term_scale = scale(&self.terms);
+        let language = self.languages.get(language).copied().unwrap_or(0.0);
+        if self.terms.is_empty() {
+            return ((0.2 * language).clamp(-1.0, 1.0), None);
+        }
+        // Runs for every candidate: the scale is computed once, and words are looked up
+        // without allocating unless they need lower-casing.
+        let term_scale = *self.term_scale.get_or_init(|| scale(&self.terms));
         let mut sum = 0.0;
         let mut n = 0.0;
-        let mut best: Option<(f64, String)> = None;
-        for term in caption_terms(caption) {
-            let w = self.terms.get(&term).copied().unwrap_or(0.0) / term_scale;
+        let mut best: Option<(f64, &str)> = None;
+        let mut lowered = String::new();
+        for word in caption.split_whitespace() {
+            let Some(term) = term_of(word) else { continue };
+            let key: &str = if term.chars().any(char::is_uppercase) {
+                lowered = term.to_lowercase();
+                &lowered
+            } else {
+                term
+            };
+            // A word in the profile is a content term; any other counts only if it would be.
+            let (stored, w) = match self.terms.get_key_value(key) {
+                Some((k, w)) => (k.as_str(), *w / term_scale),
+                None if is_content_term(key) => ("", 0.0),
+                None => continue,
+            };
             sum += w;
             n += 1.0;
-            if w > 0.3 && best.as_ref().is_none_or(|(b, _)| w > *b) {
-                best = Some((w, term));
+            if w > 0.3 && best.is_none_or(|(b, _)| w > b) {
+                best = Some((w, stored));
             }
         }
         let terms = if n > 0.0 { sum / n } else { 0.0 };
-        let language = self.languages.get(language).copied().unwrap_or(0.0);
         (
             (0.8 * terms + 0.2 * language).clamp(-1.0, 1.0),
-            best.map(|(_, t)| t),
+            best.map(|(_, t)| t.to_owned()),
         )
     }
 }
 
-/// Words that say nothing about a video's content.
+/// Words that say nothing about a video's content (sorted: looked up by binary search).
 const STOPWORDS: &[&str] = &[
     "about", "after", "again", "all", "also", "and", "are", "but", "can", "for", "from", "have",
     "here", "how", "into", "just", "like", "more", "much", "not", "now", "one", "our", "out",
@@ -170,17 +190,26 @@ const STOPWORDS: &[&str] = &[
     "was", "watch", "what", "when", "which", "with", "you", "your",
 ];
 
+/// A caption word without surrounding punctuation; `None` for hashtags and mentions.
+fn term_of(word: &str) -> Option<&str> {
+    if word.starts_with('#') || word.starts_with('@') {
+        return None;
+    }
+    Some(word.trim_matches(|c: char| !c.is_alphanumeric()))
+}
+
 /// The content terms of a caption: lower-case words of four letters or more that are neither
 /// hashtags, mentions nor stopwords.
 pub fn caption_terms(caption: &str) -> impl Iterator<Item = String> + '_ {
     caption
         .split_whitespace()
-        .filter(|w| !w.starts_with('#') && !w.starts_with('@'))
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-        })
-        .filter(|w| w.chars().count() >= 4 && !STOPWORDS.contains(&w.as_str()))
+        .filter_map(term_of)
+        .map(str::to_lowercase)
+        .filter(|w| is_content_term(w))
+}
+
+fn is_content_term(word: &str) -> bool {
+    word.chars().count() >= 4 && STOPWORDS.binary_search(&word).is_err()
 }
 
 /// The largest magnitude among the weights (never zero).
@@ -234,4 +263,41 @@ fn scaled_affinity(
         creator_affinity,
         best.map(|(_, t)| t.to_owned()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stopwords_are_sorted_for_binary_search() {
+        assert!(STOPWORDS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn caption_terms_skip_tags_mentions_short_words_and_stopwords() {
+        let terms: Vec<String> =
+            caption_terms("Sourdough, finally! With @ana #baking — crumb shot").collect();
+        assert_eq!(terms, ["sourdough", "finally", "crumb", "shot"]);
+    }
+
+    #[test]
+    fn content_similarity_follows_caption_terms_and_language() {
+        let mut me = Interest::default();
+        me.terms.insert("sourdough".into(), 2.0);
+        me.terms.insert("crumb".into(), 1.0);
+        me.terms.insert("karaoke".into(), -2.0);
+        me.languages.insert("en".into(), 1.0);
+        let (bread, best) = me.content("Sourdough crumb, finally", "en");
+        assert_eq!(best.as_deref(), Some("sourdough"));
+        let (song, none) = me.content("Karaoke night", "en");
+        assert!(none.is_none());
+        let (other_language, _) = me.content("Sourdough crumb, finally", "ja");
+        assert!(bread > other_language && other_language > 0.0);
+        assert!(bread > 0.5 && song < 0.0, "{bread} {song}");
+        // Stopwords and short words do not dilute the average.
+        let (padded, _) = me.content("this is the sourdough", "en");
+        let (plain, _) = me.content("sourdough", "en");
+        assert!((padded - plain).abs() < 1e-12);
+    }
 }
