@@ -370,7 +370,10 @@ mod tests {
         );
         let bad = |k: &str| (k == "REELM_REGION_EU_NATS_URL").then(|| "http://x".to_owned());
         let e = Config::load(Path::new("/d"), None, &bad).unwrap_err();
-        assert!(e.to_string().contains("nats_url must start with nats://"), "{e}");
+        assert!(
+            e.to_string().contains("nats_url must start with nats://"),
+            "{e}"
+        );
         let ns = |k: &str| (k == "REELM_NATS_NAMESPACE").then(|| "Bad Name".to_owned());
         assert!(Config::load(Path::new("/d"), None, &ns).is_err());
     }

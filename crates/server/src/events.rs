@@ -262,7 +262,11 @@ async fn apply(store: &CellStore, state: &FeedState, events: &[EventRow]) -> boo
 }
 
 /// The default consumer: tails `event_log` after its durable position.
-async fn consume_store(store: CellStore, state: Arc<FeedState>, mut committed: watch::Receiver<i64>) {
+async fn consume_store(
+    store: CellStore,
+    state: Arc<FeedState>,
+    mut committed: watch::Receiver<i64>,
+) {
     loop {
         // Mark the current commit as seen *before* reading, so a commit that lands while we
         // read wakes us up again.
@@ -542,7 +546,11 @@ struct NatsLink {
 }
 
 impl NatsLink {
-    async fn connect(url: &str, namespace: &str, region: &RegionId) -> Result<NatsLink, EventsError> {
+    async fn connect(
+        url: &str,
+        namespace: &str,
+        region: &RegionId,
+    ) -> Result<NatsLink, EventsError> {
         let err = |message: String| EventsError::Nats {
             url: url.to_owned(),
             message,

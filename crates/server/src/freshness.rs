@@ -79,8 +79,7 @@ pub async fn run(
     rate: f64,
     duration: Duration,
 ) -> FreshnessReport {
-    let client: Client<_, Full<bytes::Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
+    let client: Client<_, Full<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let mut rng = StdRng::seed_from_u64(17);
     let mut next_request = Vec::new();
     let mut stale_pages = 0;
@@ -206,12 +205,20 @@ fn id_text(v: &serde_json::Value) -> String {
     }
 }
 
-fn request(method: &str, base: &str, path: &str, cookie: &str) -> Option<hyper::Request<Full<bytes::Bytes>>> {
+fn request(
+    method: &str,
+    base: &str,
+    path: &str,
+    cookie: &str,
+) -> Option<hyper::Request<Full<bytes::Bytes>>> {
     hyper::Request::builder()
         .method(method)
         .uri(format!("{base}{path}"))
         .header("x-csrf-token", "bench")
-        .header("cookie", format!("reelm_session={cookie}; reelm_csrf=bench"))
+        .header(
+            "cookie",
+            format!("reelm_session={cookie}; reelm_csrf=bench"),
+        )
         .body(Full::new(bytes::Bytes::new()))
         .ok()
 }
@@ -222,7 +229,10 @@ async fn get_json(
     path: &str,
     cookie: &str,
 ) -> Option<serde_json::Value> {
-    let resp = client.request(request("GET", base, path, cookie)?).await.ok()?;
+    let resp = client
+        .request(request("GET", base, path, cookie)?)
+        .await
+        .ok()?;
     if !resp.status().is_success() {
         return None;
     }

@@ -453,10 +453,10 @@ impl Platform {
         let min_viewers = i64::from(self.config.feed.trending_min_viewers);
         let mut trending: Vec<VideoId> = Vec::new();
         for cell in &self.cells {
-            for (id, _) in cell
-                .events
-                .state
-                .trending(now, min_viewers, CANDIDATES_PER_CELL as usize)
+            for (id, _) in
+                cell.events
+                    .state
+                    .trending(now, min_viewers, CANDIDATES_PER_CELL as usize)
             {
                 if !seen.contains(&id) {
                     trending.push(id);

@@ -22,8 +22,8 @@ pub use audit::MediaPlacementRow;
 pub use cell::*;
 pub use db::{BulkValue, Db, Dialect, StoreError};
 pub use directory::{DirectoryEntry, DirectoryStore};
-pub use events::{EventKind, EventRow, FeedChanges, VideoStats};
 pub use erasure::{ErasurePlan, ErasureReceiptRow, UserKeyRow};
+pub use events::{EventKind, EventRow, FeedChanges, VideoStats};
 pub use ledger::{CheckpointRow, LedgerEntryRef, LedgerPage, LedgerRow, PackedRow};
 pub use operators::{AccessCheckpointRow, AccessEntryRow, AccessHeadRow, GrantRow, OperatorRow};
 

@@ -417,8 +417,12 @@ async fn personal(
             .map(|e| (e.0, Some(e.1)))
             .unwrap_or((0.0, None));
         let stats = state.stats(v.id);
-        let trend = (stats.viewers >= min_viewers)
-            .then(|| (stats.trend_now(now, state.half_life_ms).ln_1p(), stats.viewers));
+        let trend = (stats.viewers >= min_viewers).then(|| {
+            (
+                stats.trend_now(now, state.half_life_ms).ln_1p(),
+                stats.viewers,
+            )
+        });
         let trend_score = trend.map(|t| t.0).unwrap_or(0.0);
         s *= (1.0 + 1.2 * i2i + 0.4 * content + 0.1 * trend_score).max(0.05);
         let seen = interest.seen.contains(&v.id);

@@ -4,11 +4,11 @@ use crate::api::model::{CommentJson, Page, PersonRef, VideoJson};
 use crate::auth::Viewer;
 use crate::cursor;
 use crate::error::AppError;
+use crate::events::NewEvent;
 use crate::gateway;
 use crate::platform::{Cell, Platform};
 use crate::policy::PURPOSE_PUBLIC_COUNTER;
 use reelm_core::{CommentId, ErrorCode, UserId, VideoId, validate};
-use crate::events::NewEvent;
 use reelm_store::{
     CommentRow, EventKind, Keyset, MediaObjectRow, ProfileCounterDelta, VideoCounterDelta, VideoRow,
 };

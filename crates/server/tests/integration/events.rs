@@ -61,7 +61,10 @@ async fn exactly_once_across_restarts(nats: Option<String>) {
     for i in 0..6 {
         let c = s.quick_user(&format!("eu_viewer_{i}"), "DE").await;
         view(&c, &a, 7_000, true).await;
-        assert_eq!(c.post_empty(&format!("/api/videos/{a}/like")).await.status, 200);
+        assert_eq!(
+            c.post_empty(&format!("/api/videos/{a}/like")).await.status,
+            200
+        );
         view(&c, &b, 4_000, false).await;
         people.push(c);
     }
@@ -228,8 +231,16 @@ async fn for_you_sources_explain_themselves_and_gates_apply_to_all() {
         .await;
     let r = reasons(&trending);
     let trend_of = |id: &str| r.iter().find(|(v, _, _)| v == id).unwrap().clone();
-    assert!(trend_of(&a).2.contains("Trending in your region (eu): 6 people"), "{r:#?}");
-    assert!(!trend_of(&c_rare).2.contains("Trending in your region"), "{r:#?}");
+    assert!(
+        trend_of(&a)
+            .2
+            .contains("Trending in your region (eu): 6 people"),
+        "{r:#?}"
+    );
+    assert!(
+        !trend_of(&c_rare).2.contains("Trending in your region"),
+        "{r:#?}"
+    );
     // The same request from another region has no eu signal in it.
     let elsewhere = s.quick_user("far_away", "JP").await;
     let r_ap = reasons(
@@ -237,7 +248,10 @@ async fn for_you_sources_explain_themselves_and_gates_apply_to_all() {
             .get_json("/api/feed/foryou?limit=30&mode=trending")
             .await,
     );
-    assert!(r_ap.iter().all(|(_, _, d)| !d.contains("Trending in your region")));
+    assert!(
+        r_ap.iter()
+            .all(|(_, _, d)| !d.contains("Trending in your region"))
+    );
 
     // One completed view of A: B is recommended because the same people watched both.
     view(&viewer, &a, 8_000, true).await;
@@ -256,7 +270,10 @@ async fn for_you_sources_explain_themselves_and_gates_apply_to_all() {
     assert_eq!(explored.len(), 2, "{:#?}", reasons(&page));
     for (id, source, _) in &explored {
         assert_eq!(source, "fresh");
-        assert!(*id != a && *id != b, "A and B were seen by seven people here");
+        assert!(
+            *id != a && *id != b,
+            "A and B were seen by seven people here"
+        );
     }
 
     // A gate (the hook trust & safety and minors' protection use) removes a video from
@@ -320,7 +337,12 @@ async fn regions_share_only_k_anonymous_feed_aggregates_through_the_gateway() {
     let eu = s.cell("eu").clone();
     caught_up(&eu).await;
     let us = s.cell("us").clone();
-    assert!(us.events.state.co_engaged_with_imports(video_id(&a)).is_empty());
+    assert!(
+        us.events
+            .state
+            .co_engaged_with_imports(video_id(&a))
+            .is_empty()
+    );
     let ledger_before = eu.store.ledger_page(0, 100_000).await.unwrap().len();
 
     reelm_server::events::share_aggregates(&s.platform)
