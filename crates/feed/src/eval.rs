@@ -14,15 +14,23 @@
 //! split carved out of the *training* part of seed 0 (protocol a: a further per-user random
 //! 80/20 split of the training rows; protocol b: leave-last-out of the training rows), picking
 //! the best validation NDCG@10. The chosen configuration is then refitted on the full training
-//! part of every seed. The test split is never used for a choice.
+//! part of every seed. The test split is never used for a choice. reelm's search is staged
+//! (ridge × blend weight with refits, then K and the profile without), see `tune_reelm`.
 //!
 //! Sovereign split (`regions: 3`): every user belongs to one region (see
 //! [`crate::data::movielens_region`] and [`crate::data::hash_region`]). Each region tunes and
 //! fits its models on its own users' training rows only, plus the other regions' published
 //! [`ItemAggregates`] (item and item-pair distinct-user counts, each published count ≥
-//! `k_anonymity`); it then ranks for its own users. Metrics are averaged over all users of all
-//! regions, so they compare directly with the central run on the same split.
+//! `k_anonymity`, and, when reelm runs, the federated factor statistics of
+//! [`crate::split::attach_factor_imports`], per item from ≥ `k_anonymity` users); it then
+//! ranks for its own users. When a region tunes, the factor protocol is re-run with that
+//! region taking part with its validation rows held out, so no validation row shapes its
+//! imports. Metrics are averaged over all users of all regions, so they compare directly with
+//! the central run on the same split.
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use serde_json::{Map, Value, json};
@@ -30,10 +38,12 @@ use serde_json::{Map, Value, json};
 use crate::data::{DataError, Interactions, load};
 use crate::metrics;
 use crate::models::{
-    Ease, Ials, IalsParams, ItemKnn, ModelError, MostPopular, Profile, Recommender, Reelm,
-    ReelmParams,
+    ALL_NEIGHBOURS, DenseWeights, Ease, FactorParams, Ials, IalsParams, ItemKnn, MAX_DENSE_ITEMS,
+    ModelError, MostPopular, Profile, Recommender, Reelm, ReelmParams, federated_imports,
 };
-use crate::split::{ItemAggregates, TestSet, leave_last_out, random_split, sovereign_shares};
+use crate::split::{
+    ItemAggregates, TestSet, attach_factor_imports, leave_last_out, random_split, sovereign_shares,
+};
 
 /// Options of `reelm eval`.
 #[derive(Debug, Clone, PartialEq)]
@@ -210,7 +220,7 @@ impl EvalReport {
             if p.protocol.ends_with(SOVEREIGN_SUFFIX) {
                 let _ = writeln!(
                     s,
-                    "  3 regions (users per region {:?}); imports: aggregate counts from ≥ {} distinct users",
+                    "  3 regions (users per region {:?}); imports: aggregates (item/pair counts; for reelm also federated factor sums), each from ≥ {} distinct users",
                     self.region_users, self.k_anonymity
                 );
             }
@@ -412,46 +422,184 @@ fn carve_validation(protocol: &str, train: &Interactions) -> (Interactions, Test
     }
 }
 
-/// Picks the best configuration of `model` by validation NDCG@10 on `train` (own rows of a
-/// region plus its imports, or the central training set).
+/// Threads for independent jobs (grid points, model fits). Every job is single-threaded and
+/// seeded and results are kept in job order, so a run's numbers do not depend on this.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
+}
+
+/// `jobs.map(f)` on [`workers`] threads, in order; one `Advance(1)` per finished job.
+fn par_map<T: Sync, R: Send>(
+    jobs: &[T],
+    f: &(dyn Fn(&T) -> R + Sync),
+    progress: &mut dyn FnMut(Progress),
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = mpsc::channel::<(usize, R)>();
+    let mut out: Vec<Option<R>> = (0..jobs.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers().min(jobs.len()) {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(job) = jobs.get(i) else { break };
+                    if tx.send((i, f(job))).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        for (i, r) in rx {
+            out[i] = Some(r);
+            progress(Progress::Advance(1));
+        }
+    });
+    out.into_iter().flatten().collect()
+}
+
+/// Progress steps [`tune`] reports for `model`.
+fn tune_steps(model: &str) -> usize {
+    let grid = Spec::grid(model).len();
+    if model == "reelm" { grid + 2 } else { grid }
+}
+
+/// Picks the best configuration of `model` by validation NDCG@10: fits on `inner` (own rows of
+/// a region plus its imports, or the central training set minus validation) and scores the
+/// `users` of `val`.
 fn tune(
-    protocol: &str,
     model: &str,
-    train: &Interactions,
+    inner: &Interactions,
+    val: &TestSet,
     imported: Option<&ItemAggregates>,
-    users: &dyn Fn(usize) -> bool,
+    users: &(dyn Fn(usize) -> bool + Sync),
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Spec, EvalError> {
-    let (inner, val) = carve_validation(protocol, train);
+    if model == "reelm" {
+        return tune_reelm(inner, val, imported, users, progress);
+    }
     let grid = Spec::grid(model);
-    let mut best: Option<(f64, Spec)> = None;
-    for spec in grid {
-        let mut m = spec.build(0);
-        m.fit_with(&inner, imported)?;
-        let score = evaluate_users(m.as_ref(), &inner, &val, 10, users)?.mean("ndcg@10");
-        if best.as_ref().is_none_or(|(b, _)| score > *b) {
+    let scores = par_map(
+        &grid,
+        &|spec: &Spec| -> Result<f64, ModelError> {
+            let mut m = spec.build(0);
+            m.fit_with(inner, imported)?;
+            Ok(evaluate_users(m.as_ref(), inner, val, 10, users)?.mean("ndcg@10"))
+        },
+        progress,
+    );
+    let mut best: Option<(f64, &Spec)> = None;
+    for (spec, score) in grid.iter().zip(scores) {
+        let score = score?;
+        if best.is_none_or(|(b, _)| score > b) {
             best = Some((score, spec));
         }
-        progress(Progress::Advance(1));
     }
-    let Some((_, mut spec)) = best else {
-        return Err(EvalError::BadOption(format!("empty grid for {model}")));
+    best.map(|(_, s)| s.clone())
+        .ok_or_else(|| EvalError::BadOption(format!("empty grid for {model}")))
+}
+
+/// reelm's staged search (later stages need no refit): the item factors are fitted once; for
+/// every ridge (λ, ρ) of [`Reelm::weight_grid`] the unpruned weights are fitted and every blend
+/// weight of [`Reelm::factor_weight_grid`] is scored; then K ([`Reelm::neighbour_grid`], ties
+/// to the smaller K) and finally the profile ([`Reelm::profile_grid`]).
+fn tune_reelm(
+    inner: &Interactions,
+    val: &TestSet,
+    imported: Option<&ItemAggregates>,
+    users: &(dyn Fn(usize) -> bool + Sync),
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Spec, EvalError> {
+    let all = if inner.n_items <= MAX_DENSE_ITEMS {
+        ALL_NEIGHBOURS
+    } else {
+        ReelmParams::default().neighbours
     };
-    // reelm: second stage over the user profile with the chosen weights (no refit needed).
-    if let Spec::Reelm(params, _) = spec {
-        let mut m = Reelm::new(params, Profile::default());
-        m.fit_with(&inner, imported)?;
-        let mut best_p = (f64::NEG_INFINITY, Profile::default());
-        for prof in Reelm::profile_grid() {
-            m.profile = prof;
-            let score = evaluate_users(&m, &inner, &val, 10, users)?.mean("ndcg@10");
-            if score > best_p.0 {
-                best_p = (score, prof);
+    let mut m = Reelm::new(
+        ReelmParams {
+            neighbours: all,
+            factor_weight: 1.0,
+            ..ReelmParams::default()
+        },
+        Profile::default(),
+    );
+    m.fit_factors(inner, imported);
+    m.set_history(inner);
+    progress(Progress::Advance(1));
+    let score = |m: &Reelm| -> Result<f64, ModelError> {
+        Ok(evaluate_users(m, inner, val, 10, users)?.mean("ndcg@10"))
+    };
+    // Each ridge is one job; the best unpruned weights are kept (ties: the earlier grid point)
+    // so that K and the profile can be tried without a refit.
+    let best: Mutex<Option<(f64, usize, ReelmParams, DenseWeights)>> = Mutex::new(None);
+    let grid: Vec<(usize, ReelmParams)> = Reelm::weight_grid().into_iter().enumerate().collect();
+    let done = par_map(
+        &grid,
+        &|&(gi, p): &(usize, ReelmParams)| -> Result<(), ModelError> {
+            let w = Reelm::dense_weights(inner, imported, p.lambda, p.rho)?;
+            let mut mm = m.clone();
+            mm.params = ReelmParams {
+                neighbours: all,
+                ..p
+            };
+            mm.set_weights(&w);
+            let mut found: Option<(f64, ReelmParams)> = None;
+            for fw in Reelm::factor_weight_grid() {
+                mm.params.factor_weight = fw;
+                let s = score(&mm)?;
+                if found.as_ref().is_none_or(|(b, _)| s > *b) {
+                    found = Some((s, mm.params));
+                }
             }
-        }
-        spec = Spec::Reelm(params, best_p.1);
+            if let Some((s, params)) = found {
+                let mut b = best.lock().unwrap_or_else(|e| e.into_inner());
+                if b.as_ref()
+                    .is_none_or(|(bs, bi, _, _)| s > *bs || (s == *bs && gi < *bi))
+                {
+                    *b = Some((s, gi, params, w));
+                }
+            }
+            Ok(())
+        },
+        progress,
+    );
+    for d in done {
+        d?;
     }
-    Ok(spec)
+    let best = best.into_inner().unwrap_or_else(|e| e.into_inner());
+    let Some((_, _, mut params, w)) = best else {
+        return Err(EvalError::BadOption("empty grid for reelm".into()));
+    };
+    let mut best_k: Option<(f64, usize)> = None;
+    for k in Reelm::neighbour_grid() {
+        if k == ALL_NEIGHBOURS && all != ALL_NEIGHBOURS {
+            continue;
+        }
+        m.params = ReelmParams {
+            neighbours: k,
+            ..params
+        };
+        m.set_weights(&w);
+        let s = score(&m)?;
+        if best_k.is_none_or(|(b, _)| s > b) {
+            best_k = Some((s, k));
+        }
+    }
+    params.neighbours = best_k.map_or(params.neighbours, |(_, k)| k);
+    m.params = params;
+    m.set_weights(&w);
+    let mut best_p = (f64::NEG_INFINITY, Profile::default());
+    for prof in Reelm::profile_grid() {
+        m.profile = prof;
+        let s = score(&m)?;
+        if s > best_p.0 {
+            best_p = (s, prof);
+        }
+    }
+    progress(Progress::Advance(1));
+    Ok(Spec::Reelm(params, best_p.1))
 }
 
 fn protocol_metrics(protocol: &str) -> &'static [&'static str] {
@@ -505,14 +653,15 @@ fn run_central(
 ) -> Result<ProtocolResult, EvalError> {
     let start = Instant::now();
     let (train0, _) = split_for(protocol, data, 0);
+    let (inner, val) = carve_validation(protocol, &train0);
     let mut specs = Vec::new();
-    let total: usize = models.iter().map(|m| Spec::grid(m).len()).sum();
+    let total: usize = models.iter().map(|m| tune_steps(m)).sum();
     progress(Progress::Stage {
         name: format!("{protocol}: tuning on validation"),
         total: total as u64,
     });
     for m in models {
-        specs.push(tune(protocol, m, &train0, None, &|_| true, progress)?);
+        specs.push(tune(m, &inner, &val, None, &|_| true, progress)?);
     }
     let mut runs: Vec<Vec<MetricSums>> = vec![Vec::new(); models.len()];
     let mut fit_s = vec![0.0; models.len()];
@@ -522,13 +671,21 @@ fn run_central(
             total: models.len() as u64,
         });
         let (train, test) = split_for(protocol, data, u64::from(seed));
-        for (mi, spec) in specs.iter().enumerate() {
-            let mut m = spec.build(u64::from(seed));
-            let t = Instant::now();
-            m.fit(&train)?;
-            fit_s[mi] += t.elapsed().as_secs_f64();
-            runs[mi].push(evaluate_model(m.as_ref(), &train, &test, 10)?);
-            progress(Progress::Advance(1));
+        let results = par_map(
+            &specs,
+            &|spec: &Spec| -> Result<(MetricSums, f64), ModelError> {
+                let mut m = spec.build(u64::from(seed));
+                let t = Instant::now();
+                m.fit(&train)?;
+                let secs = t.elapsed().as_secs_f64();
+                Ok((evaluate_model(m.as_ref(), &train, &test, 10)?, secs))
+            },
+            progress,
+        );
+        for (mi, r) in results.into_iter().enumerate() {
+            let (sums, secs) = r?;
+            fit_s[mi] += secs;
+            runs[mi].push(sums);
         }
     }
     let mut results = Vec::new();
@@ -567,7 +724,9 @@ fn run_sovereign(
     // Tune per region on seed 0, from the region's own rows and imports only.
     let (train0, _) = split_for(protocol, data, 0);
     let shares0 = sovereign_shares(&train0, region_of_user, 3, k_anon);
-    let total: usize = models.iter().map(|m| Spec::grid(m).len()).sum::<usize>() * 3;
+    let with_factors = models.contains(&"reelm");
+    let factor_params = FactorParams::default();
+    let total: usize = models.iter().map(|m| tune_steps(m)).sum::<usize>() * 3;
     progress(Progress::Stage {
         name: format!("{label}: tuning per region on validation"),
         total: total as u64,
@@ -577,16 +736,28 @@ fn run_sovereign(
     for share in &shares0 {
         let r = share.region;
         let mine = |u: usize| region_of_user[u] == r;
+        let (inner, val) = carve_validation(protocol, &share.train);
+        let mut imported = share.imported.clone();
+        if with_factors {
+            // The factor protocol again, with this region taking part with its validation
+            // rows held out (the count aggregates come from the other regions' rows only).
+            let own: Vec<Interactions> = shares0
+                .iter()
+                .map(|s| {
+                    if s.region == r {
+                        inner.clone()
+                    } else {
+                        s.train.clone()
+                    }
+                })
+                .collect();
+            imported.factors = federated_imports(&own, &factor_params, k_anon)
+                .into_iter()
+                .nth(usize::from(r));
+        }
         let mut row = Vec::new();
         for m in models {
-            row.push(tune(
-                protocol,
-                m,
-                &share.train,
-                Some(&share.imported),
-                &mine,
-                progress,
-            )?);
+            row.push(tune(m, &inner, &val, Some(&imported), &mine, progress)?);
         }
         specs.push(row);
     }
@@ -598,27 +769,40 @@ fn run_sovereign(
             total: (names.len() * 3) as u64,
         });
         let (train, test) = split_for(protocol, data, u64::from(seed));
-        let shares = sovereign_shares(&train, region_of_user, 3, k_anon);
-        let mut seed_sums = vec![MetricSums::default(); names.len()];
-        for share in &shares {
-            let r = share.region;
-            let mine = |u: usize| region_of_user[u] == r;
-            for (mi, name) in names.iter().enumerate() {
-                let (spec, imported) = if *name == REELM_NO_IMPORT {
-                    let idx = models.iter().position(|m| *m == "reelm").unwrap_or(0);
-                    (&specs[r as usize][idx], None)
+        let mut shares = sovereign_shares(&train, region_of_user, 3, k_anon);
+        if with_factors {
+            attach_factor_imports(&mut shares, &factor_params, k_anon);
+        }
+        let reelm_idx = models.iter().position(|m| *m == "reelm").unwrap_or(0);
+        let jobs: Vec<(usize, usize)> = (0..shares.len())
+            .flat_map(|si| (0..names.len()).map(move |mi| (si, mi)))
+            .collect();
+        let results = par_map(
+            &jobs,
+            &|&(si, mi): &(usize, usize)| -> Result<(MetricSums, f64), ModelError> {
+                let share = &shares[si];
+                let r = share.region;
+                let mine = |u: usize| region_of_user[u] == r;
+                let (spec, imported) = if names[mi] == REELM_NO_IMPORT {
+                    (&specs[r as usize][reelm_idx], None)
                 } else {
                     (&specs[r as usize][mi], Some(&share.imported))
                 };
                 let mut m = spec.build(u64::from(seed));
                 let t = Instant::now();
                 m.fit_with(&share.train, imported)?;
-                fit_s[mi] += t.elapsed().as_secs_f64();
+                let secs = t.elapsed().as_secs_f64();
                 // share.train holds exactly this region's users' training rows
                 let sums = evaluate_users(m.as_ref(), &share.train, &test, 10, &mine)?;
-                seed_sums[mi].add(&sums);
-                progress(Progress::Advance(1));
-            }
+                Ok((sums, secs))
+            },
+            progress,
+        );
+        let mut seed_sums = vec![MetricSums::default(); names.len()];
+        for (&(_, mi), r) in jobs.iter().zip(results) {
+            let (sums, secs) = r?;
+            fit_s[mi] += secs;
+            seed_sums[mi].add(&sums);
         }
         for (mi, s) in seed_sums.into_iter().enumerate() {
             runs[mi].push(s);

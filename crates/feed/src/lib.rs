@@ -5,7 +5,9 @@
 //! Sovereignty rule: code in this crate trains and serves a region's models from **that
 //! region's behavioral data only**. It must never read another region's per-user rows; what
 //! crosses regions is limited to [`split::ItemAggregates`]: item and item-pair counts of
-//! distinct users, each at least k (k-anonymity), with no user ids.
+//! distinct users, each at least k (k-anonymity), and per-item sums of the item step of the
+//! federated factor protocol over at least k users ([`models::FactorStats`]), with no user ids
+//! and no per-user vector.
 //!
 //! Modules:
 //! - [`data`]: interactions and the `movielens:DIR` / `csv:FILE` loaders.

@@ -8,6 +8,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::{Event, Interactions};
+use crate::models::{FactorParams, FactorStats, federated_imports};
 
 /// Per-user held-out items (sorted item ids; empty for users without a test item).
 pub type TestSet = Vec<Vec<u32>>;
@@ -72,6 +73,25 @@ pub fn leave_last_out(data: &Interactions) -> (Interactions, TestSet) {
 /// Aggregate item statistics one region publishes for the others: no user ids, no per-user
 /// rows. Each count is the number of *distinct users of the publishing region(s)*, and any count
 /// below the k-anonymity threshold is dropped before publishing.
+///
+/// What crosses regions, and why each piece is k-anonymous (the argument the module docs of
+/// [`crate::models::Reelm`] rely on):
+/// - `item_users`, `pairs`: counts of distinct users, each published only if ≥ k.
+/// - `dropped_mass`: per item with ≥ k users, the sum of the counts of its pairs that were
+///   dropped. It is a sum over all those pairs, published only for an item that ≥ k users of
+///   the region engaged.
+/// - `factors` (optional, [`FactorStats`]): per item with ≥ k users of the region, sums over
+///   exactly those users of terms of their (home-computed) user vectors, and one sum over all
+///   the region's users (published only if they are ≥ k). No per-user vector crosses.
+/// - `sources` only keeps the separate publications of a merge apart; it adds nothing that the
+///   publications did not already contain.
+///
+/// Anything an importer derives from these (e.g. [`ItemAggregates::dropped_pair_factors`])
+/// is a function of published aggregates only, so it reveals nothing beyond them.
+///
+/// This is k-anonymity of each published number, the same standard as the counts, not
+/// differential privacy: a sum over exactly k people still moves when one of them acts, and
+/// the factor protocol publishes such sums once per round (always over the same ≥ k people).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemAggregates {
     pub n_items: usize,
@@ -84,6 +104,11 @@ pub struct ItemAggregates {
     /// semi-definite (the dropped entries form a graph whose Laplacian is PSD), so importers
     /// can invert their Gram without a fudge.
     pub dropped_mass: Vec<u32>,
+    /// The separate publications this is the sum of ([`ItemAggregates::merge`]); empty for a
+    /// single region's own publication. Lets an importer tell which pairs each region dropped.
+    pub sources: Vec<ItemAggregates>,
+    /// Item-step statistics of the federated factor protocol ([`attach_factor_imports`]).
+    pub factors: Option<FactorStats>,
 }
 
 impl ItemAggregates {
@@ -129,7 +154,71 @@ impl ItemAggregates {
             item_users,
             pairs,
             dropped_mass,
+            sources: Vec::new(),
+            factors: None,
         }
+    }
+
+    /// The separate publications behind `self`: its `sources`, or `self` if it is one.
+    pub fn publications(&self) -> Vec<&ItemAggregates> {
+        if self.sources.is_empty() {
+            vec![self]
+        } else {
+            self.sources.iter().collect()
+        }
+    }
+
+    /// Estimates the pair counts this publication dropped (for one region's publication; call
+    /// it per entry of [`ItemAggregates::publications`]). We know, per item, their sum
+    /// (`dropped_mass`) and which pairs were published; the estimate spreads each item's
+    /// dropped mass over its unpublished pairs in proportion to the independence prior
+    /// `item_users_i · item_users_j`, scaled by symmetric iterative proportional fitting so
+    /// that every row sums to `dropped_mass`: the estimated count of an unpublished pair
+    /// (i, j), i ≠ j, is `v_i · v_j` with the returned `v` (0 for items with no dropped mass).
+    /// Costs O(iters · (items + published pairs)): the prior is rank one minus the published
+    /// pairs, so it scales to a full catalog.
+    pub fn dropped_pair_factors(&self, iters: usize) -> Vec<f64> {
+        let n = self.n_items;
+        let d: Vec<f64> = (0..n)
+            .map(|i| {
+                let ok = self.item_users.get(i).is_some_and(|&u| u > 0);
+                let m = self.dropped_mass.get(i).copied().unwrap_or(0);
+                if ok { f64::from(m) } else { 0.0 }
+            })
+            .collect();
+        let total: f64 = d.iter().sum();
+        if total <= 0.0 {
+            return vec![0.0; n];
+        }
+        // published partners of each item that also carry dropped mass
+        let mut partners: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for &(i, j, _) in &self.pairs {
+            let (iu, ju) = (i as usize, j as usize);
+            if iu < n && ju < n && d[iu] > 0.0 && d[ju] > 0.0 {
+                partners[iu].push(j);
+                partners[ju].push(i);
+            }
+        }
+        let mut v: Vec<f64> = d.iter().map(|x| x / total.sqrt()).collect();
+        for _ in 0..iters {
+            let sum: f64 = v.iter().sum();
+            let next: Vec<f64> = (0..n)
+                .map(|i| {
+                    if d[i] <= 0.0 || v[i] <= 0.0 {
+                        return 0.0;
+                    }
+                    let published: f64 = partners[i].iter().map(|&j| v[j as usize]).sum();
+                    let row = v[i] * (sum - v[i] - published);
+                    if row > 0.0 {
+                        v[i] * (d[i] / row).sqrt()
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            v = next;
+        }
+        v
     }
 
     /// Sum of several regions' published aggregates.
@@ -152,11 +241,25 @@ impl ItemAggregates {
         let mut pairs: Vec<(u32, u32, u32)> =
             pairs.into_iter().map(|((i, j), c)| (i, j, c)).collect();
         pairs.sort_unstable();
+        let mut sources = Vec::new();
+        let mut factors: Option<FactorStats> = None;
+        for p in parts {
+            sources.extend(p.publications().into_iter().map(|s| ItemAggregates {
+                sources: Vec::new(),
+                factors: None,
+                ..s.clone()
+            }));
+            if let Some(f) = &p.factors {
+                factors.get_or_insert_with(FactorStats::default).add(f);
+            }
+        }
         Self {
             n_items: n,
             item_users,
             pairs,
             dropped_mass,
+            sources,
+            factors,
         }
     }
 }
@@ -199,6 +302,17 @@ pub fn sovereign_shares(
             }
         })
         .collect()
+}
+
+/// Runs the federated factor protocol ([`crate::models::FactorParams`]) between the shares'
+/// regions and attaches each region's import (the sum of the other regions' last published
+/// [`FactorStats`], each item's sums from ≥ `k` of that region's users) to its `imported`.
+pub fn attach_factor_imports(shares: &mut [RegionShare], params: &FactorParams, k: u32) {
+    let own: Vec<Interactions> = shares.iter().map(|s| s.train.clone()).collect();
+    let imports = federated_imports(&own, params, k);
+    for (s, imp) in shares.iter_mut().zip(imports) {
+        s.imported.factors = Some(imp);
+    }
 }
 
 #[cfg(test)]
@@ -306,6 +420,79 @@ mod tests {
         let merged = ItemAggregates::merge(&[agg.clone(), agg]);
         assert_eq!(merged.item_users, vec![10, 10, 0, 0]);
         assert_eq!(merged.pairs, vec![(0, 1, 10)]);
+    }
+
+    #[test]
+    fn dropped_pair_estimate_matches_each_items_dropped_mass() {
+        let data = crate::models::testutil_planted(200, 60, 4, 5);
+        let agg = ItemAggregates::publish(&data, 6);
+        let n = agg.n_items;
+        let v = agg.dropped_pair_factors(40);
+        let published: std::collections::HashSet<(u32, u32)> =
+            agg.pairs.iter().map(|&(i, j, _)| (i, j)).collect();
+        let (mut err, mut total) = (0.0, 0.0);
+        for i in 0..n {
+            let row: f64 = (0..n)
+                .filter(|&j| j != i && !published.contains(&(i.min(j) as u32, i.max(j) as u32)))
+                .map(|j| v[i] * v[j])
+                .sum();
+            let d = f64::from(agg.dropped_mass[i]);
+            if d == 0.0 {
+                assert_eq!(v[i], 0.0, "item {i} has no dropped mass");
+            }
+            err += (row - d).abs();
+            total += d;
+        }
+        assert!(
+            total > 0.0,
+            "the planted data must drop some pairs at k = 6"
+        );
+        assert!(err / total < 1e-3, "relative error {}", err / total);
+    }
+
+    #[test]
+    fn merge_keeps_each_publication_apart() {
+        let data = synthetic(60, 40, 12);
+        let a = ItemAggregates::publish(&data.restrict_users(|u| u % 2 == 0), 2);
+        let b = ItemAggregates::publish(&data.restrict_users(|u| u % 2 == 1), 2);
+        let m = ItemAggregates::merge(&[a.clone(), b.clone()]);
+        assert_eq!(m.publications(), vec![&a, &b]);
+        assert_eq!(a.publications(), vec![&a]);
+        // merging a merge flattens
+        let c = ItemAggregates::publish(&data, 3);
+        let mm = ItemAggregates::merge(&[m, c.clone()]);
+        assert_eq!(mm.publications(), vec![&a, &b, &c]);
+    }
+
+    #[test]
+    fn factor_imports_are_attached_per_region_and_k_anonymous() {
+        let data = synthetic(60, 40, 12);
+        let (train, _) = random_split(&data, 0.75, 1);
+        let region: Vec<u8> = (0..60).map(|u| (u % 3) as u8).collect();
+        let mut shares = sovereign_shares(&train, &region, 3, 4);
+        let p = FactorParams {
+            factors: 4,
+            rounds: 3,
+            ..FactorParams::default()
+        };
+        attach_factor_imports(&mut shares, &p, 4);
+        for s in &shares {
+            let f = s.imported.factors.as_ref().expect("attached");
+            assert_eq!(f.factors, 4);
+            // each item's imported sums come from ≥ k users of each other region, or none
+            for r in (0..3u8).filter(|r| *r != s.region) {
+                let counts = train.restrict_users(|u| region[u] == r).item_counts();
+                for (i, &c) in counts.iter().enumerate() {
+                    if c < 4 {
+                        // this region contributed nothing for item i
+                        let other = 3 - s.region - r;
+                        let oc = train.restrict_users(|u| region[u] == other).item_counts()[i];
+                        let expect = if oc >= 4 { oc } else { 0 };
+                        assert_eq!(f.item_users[i], expect, "item {i}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
