@@ -6,7 +6,9 @@ use crate::error::AppError;
 use crate::ops::interest::Interest;
 use crate::platform::{Cell, Platform};
 use reelm_core::{UserId, VideoId};
+use reelm_feed::data::{Event, Interactions};
 use reelm_feed::engagement::{EngagementModel, Features};
+use reelm_feed::models::{Profile, Recommender, Reelm, ReelmParams};
 use reelm_store::VideoRow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -22,6 +24,116 @@ pub struct RegionRanker {
     pub model: EngagementModel,
     /// Smoothed completion rate of each video among this region's viewers.
     pub completion_rate: HashMap<VideoId, f64>,
+    /// The `reelm` item→item model fitted on this region's positive engagements, when the
+    /// region's catalog of engaged videos is small enough for its dense fit.
+    pub item_model: Option<ItemModel>,
+}
+
+/// At most this many distinct engaged videos are fitted by the dense item→item model (its
+/// Gram inverse is cubic in them); above it the item-to-item source uses co-engagement counts
+/// alone.
+pub const ITEM_MODEL_MAX_VIDEOS: usize = 3_000;
+
+/// `reelm_feed`'s `reelm` model (the one `reelm eval` measures) over this region's videos.
+#[derive(Debug)]
+pub struct ItemModel {
+    model: Reelm,
+    index: HashMap<VideoId, u32>,
+    ids: Vec<VideoId>,
+}
+
+impl ItemModel {
+    /// Fits on the region's positive engagements (completed or long views, likes), each a
+    /// weight-1 implicit event, with the item→item configuration the offline evaluation chose
+    /// (λ = 800, ρ = 0), pruned to 100 neighbours per video as serving keeps it.
+    fn fit(
+        events: &[(UserId, VideoId, i64, bool, i64)],
+        likes: &HashSet<(UserId, VideoId)>,
+    ) -> Option<ItemModel> {
+        let mut per_user: HashMap<UserId, Vec<(VideoId, i64)>> = HashMap::new();
+        let mut seen: HashSet<(UserId, VideoId)> = HashSet::new();
+        for (user, video, watch_ms, completed, at) in events {
+            let positive = *completed
+                || *watch_ms >= reelm_store::events::LONG_WATCH_MS
+                || likes.contains(&(*user, *video));
+            if positive && seen.insert((*user, *video)) {
+                per_user.entry(*user).or_default().push((*video, *at));
+            }
+        }
+        let mut ids: Vec<VideoId> = seen.iter().map(|(_, v)| *v).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() < 2 || per_user.len() < 20 || ids.len() > ITEM_MODEL_MAX_VIDEOS {
+            return None;
+        }
+        let index: HashMap<VideoId, u32> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (*v, i as u32))
+            .collect();
+        let rows: Vec<Vec<Event>> = per_user
+            .into_values()
+            .map(|list| {
+                list.into_iter()
+                    .map(|(v, at)| Event {
+                        item: index[&v],
+                        ts: at,
+                        weight: 1.0,
+                    })
+                    .collect()
+            })
+            .collect();
+        let train = Interactions::from_rows(ids.len(), rows);
+        let mut model = Reelm::new(
+            ReelmParams {
+                lambda: 800.0,
+                rho: 0.0,
+                neighbours: 100,
+                factor_weight: 0.0,
+            },
+            Profile::default(),
+        );
+        if let Err(e) = model.fit(&train) {
+            tracing::warn!(error = %e, "item→item model not fitted");
+            return None;
+        }
+        Some(ItemModel { model, index, ids })
+    }
+
+    /// Scores of every video for a history (oldest first), scaled so the best is 1; videos
+    /// with no positive score are left out.
+    pub fn scores(&self, history: &[VideoId]) -> HashMap<VideoId, f64> {
+        let events: Vec<Event> = history
+            .iter()
+            .enumerate()
+            .filter_map(|(ts, v)| {
+                self.index.get(v).map(|&item| Event {
+                    item,
+                    ts: ts as i64,
+                    weight: 1.0,
+                })
+            })
+            .collect();
+        if events.is_empty() {
+            return HashMap::new();
+        }
+        let mut out = vec![0.0f32; self.ids.len()];
+        self.model.score_history(&events, &mut out);
+        let top = out.iter().copied().fold(0.0f32, f32::max);
+        if top <= 0.0 {
+            return HashMap::new();
+        }
+        out.iter()
+            .zip(&self.ids)
+            .filter(|(s, _)| **s > 0.0)
+            .map(|(s, v)| (*v, f64::from(*s / top)))
+            .collect()
+    }
+
+    /// How many videos the model covers.
+    pub fn videos(&self) -> usize {
+        self.ids.len()
+    }
 }
 
 /// The serving features of one candidate for one person.
@@ -128,9 +240,11 @@ pub async fn train(p: &Platform, cell: &Cell) -> Result<Option<RegionRanker>, Ap
         .into_iter()
         .map(|(v, (done, seen))| (v, (done + 1.0) / (seen + 2.0)))
         .collect();
+    let item_model = ItemModel::fit(&events, &likes);
     Ok(Some(RegionRanker {
         model,
         completion_rate,
+        item_model,
     }))
 }
 
@@ -144,6 +258,7 @@ pub async fn train_all(p: &Platform) -> Result<(), AppError> {
                 examples = r.model.trained_on,
                 completion_auc = ?r.model.completion_auc,
                 like_auc = ?r.model.like_auc,
+                item_model_videos = r.item_model.as_ref().map(ItemModel::videos),
                 "ranker trained"
             );
             cell.set_ranker(Arc::new(r));

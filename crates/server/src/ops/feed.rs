@@ -308,8 +308,9 @@ enum Why {
     Follow,
     Tag(String),
     Creator,
-    /// Item-to-item: people who engaged with this seed video also engaged with the pick.
-    CoEngaged(VideoId),
+    /// Item-to-item: people who engaged with this seed video also engaged with the pick
+    /// (no seed: the learned item→item model over the person's recent positives).
+    CoEngaged(Option<VideoId>),
     /// Content similarity: a caption term the person's engagement shares.
     Similar(String),
     /// Regional trending with this many distinct viewers.
@@ -349,15 +350,15 @@ async fn personal(
 
     // Item-to-item: cosine-normalised co-engagement of the person's recent positives, this
     // region's plus the k-anonymous counts other regions shared through the gateway.
-    let mut item_to_item: HashMap<VideoId, (f64, VideoId, f64)> = HashMap::new();
+    let mut item_to_item: HashMap<VideoId, (f64, Option<VideoId>, f64)> = HashMap::new();
     for (seed, weight) in &interest.positives {
         let seed_viewers = state.viewers_with_imports(*seed).max(1) as f64;
         for (video, people, viewers) in state.co_engaged_with_imports(*seed) {
             let strength = weight * people as f64 / (seed_viewers * viewers.max(1) as f64).sqrt();
-            let entry = item_to_item.entry(video).or_insert((0.0, *seed, 0.0));
+            let entry = item_to_item.entry(video).or_insert((0.0, Some(*seed), 0.0));
             entry.0 += strength;
             if strength > entry.2 {
-                entry.1 = *seed;
+                entry.1 = Some(*seed);
                 entry.2 = strength;
             }
         }
@@ -365,6 +366,19 @@ async fn personal(
     let top = item_to_item.values().fold(0.0f64, |m, e| m.max(e.0));
     if top > 0.0 {
         item_to_item.values_mut().for_each(|e| e.0 /= top);
+    }
+    // The region's learned item→item model (`reelm`), when it has one: the stronger of the
+    // two signals counts.
+    let ranker = viewer.home.ranker();
+    if let Some(model) = ranker.as_ref().and_then(|r| r.item_model.as_ref()) {
+        let history: Vec<VideoId> = interest.positives.iter().rev().map(|(v, _)| *v).collect();
+        for (video, learned) in model.scores(&history) {
+            if history.contains(&video) {
+                continue;
+            }
+            let entry = item_to_item.entry(video).or_insert((0.0, None, 0.0));
+            entry.0 = entry.0.max(learned);
+        }
     }
     // Neighbours the pool does not hold: fetch the strongest from their cells.
     let in_pool: HashSet<VideoId> = if item_to_item.is_empty() {
@@ -384,7 +398,6 @@ async fn personal(
     let candidates: Vec<&(Arc<Cell>, VideoRow)> = pool.iter().chain(extra.iter()).collect();
 
     // The region's trained ranker when there is one; hand-set weights until then.
-    let ranker = viewer.home.ranker();
     let model = ranker
         .as_ref()
         .map(|r| r.model.version.clone())
@@ -414,7 +427,7 @@ async fn personal(
         };
         let (i2i, seed) = item_to_item
             .get(&v.id)
-            .map(|e| (e.0, Some(e.1)))
+            .map(|e| (e.0, e.1))
             .unwrap_or((0.0, None));
         let stats = state.stats(v.id);
         let trend = (stats.viewers >= min_viewers).then(|| {
@@ -433,7 +446,7 @@ async fn personal(
             Why::Seen
         } else if follows {
             Why::Follow
-        } else if let (true, Some(seed)) = (i2i > 0.3, seed) {
+        } else if i2i > 0.3 {
             Why::CoEngaged(seed)
         } else if tag_aff > 0.2 {
             best_tag.map(Why::Tag).unwrap_or(Why::General)
@@ -540,7 +553,7 @@ async fn personal(
         .filter(|(id, _)| {
             picked
                 .iter()
-                .any(|(_, why)| matches!(why, Why::CoEngaged(seed) if seed == id))
+                .any(|(_, why)| matches!(why, Why::CoEngaged(Some(seed)) if seed == id))
         })
         .collect();
     let rows: Vec<(Arc<Cell>, VideoRow)> =
@@ -569,9 +582,9 @@ async fn personal(
                 },
                 Why::CoEngaged(seed) => Reason {
                     source: "similar_viewers",
-                    detail: match captions.get(&seed) {
+                    detail: match seed.and_then(|s| captions.get(&s)) {
                         Some(c) => format!("People who enjoyed “{}” also watched this", short(c)),
-                        None => "People who enjoy what you watch also watched this".into(),
+                        None => "People here who enjoy what you watch also watched this".into(),
                     },
                 },
                 Why::Similar(term) => Reason {
@@ -606,14 +619,11 @@ async fn personal(
     })
 }
 
-/// Exploration slots for a page of `limit`: `per_ten` per ten items, at least one when
-/// exploration is on and the page has room for it.
+/// Exploration slots for a page of `limit`: `per_ten` per ten items, rounded down (a page too
+/// small for a whole slot has none), never more than half the page.
 fn exploration_slots(per_ten: u32, limit: i64) -> usize {
-    if per_ten == 0 || limit < 2 {
-        return 0;
-    }
-    let slots = (i64::from(per_ten) * limit + 5) / 10;
-    slots.clamp(1, limit / 2) as usize
+    let slots = i64::from(per_ten) * limit / 10;
+    slots.clamp(0, limit / 2) as usize
 }
 
 /// A pseudo-random number in [0, 1) fixed per person, video and hour (SplitMix64 finalizer:
@@ -681,7 +691,8 @@ mod tests {
     fn exploration_slots_scale_with_the_page() {
         assert_eq!(exploration_slots(2, 10), 2);
         assert_eq!(exploration_slots(2, 20), 4);
-        assert_eq!(exploration_slots(2, 3), 1);
+        assert_eq!(exploration_slots(2, 5), 1);
+        assert_eq!(exploration_slots(2, 3), 0);
         assert_eq!(exploration_slots(2, 1), 0);
         assert_eq!(exploration_slots(0, 10), 0);
         // Never more than half a page.

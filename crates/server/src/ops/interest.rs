@@ -153,9 +153,9 @@ impl Interest {
         let mut sum = 0.0;
         let mut n = 0.0;
         let mut best: Option<(f64, &str)> = None;
-        let mut lowered = String::new();
         for word in caption.split_whitespace() {
             let Some(term) = term_of(word) else { continue };
+            let lowered;
             let key: &str = if term.chars().any(char::is_uppercase) {
                 lowered = term.to_lowercase();
                 &lowered

@@ -187,6 +187,12 @@ async fn a_trained_ranker_serves_and_names_its_version() {
         "{:?}",
         ranker.model
     );
+    // The eu region's `reelm` item→item model is fitted from its own positive engagements.
+    let item_model = ranker
+        .item_model
+        .as_ref()
+        .expect("the eu region has enough engaged people for the item→item model");
+    assert!(item_model.videos() > 10);
     let page = viewer.get_json("/api/feed/foryou?limit=5").await;
     assert_eq!(page["model"], ranker.model.version.as_str());
     assert!(
