@@ -55,8 +55,9 @@ pub async fn run(
             if let Err(e) = events::share_aggregates(&platform).await {
                 tracing::warn!(error = %e, "sharing feed aggregates failed; keeping the last ones");
             }
-            // A caller that trained before serving (the bench) is not retrained at once.
-            if std::mem::take(&mut first) && platform.cells().iter().all(|c| c.ranker().is_some()) {
+            // A caller that trained just before serving (the bench, `reelm train`) is not
+            // retrained at once.
+            if std::mem::take(&mut first) && platform.trained_within(RANKER_RETRAIN) {
                 continue;
             }
             if let Err(e) = ranker::train_all(&platform).await {

@@ -338,6 +338,8 @@ pub struct Platform {
     refreshing: tokio::sync::Mutex<()>,
     /// Filters every feed applies (see [`crate::ops::feed::FeedGate`]).
     gates: std::sync::RwLock<Vec<Arc<dyn crate::ops::feed::FeedGate>>>,
+    /// When the regions' rankers were last trained (ms since the epoch; 0: never).
+    trained_at_ms: std::sync::atomic::AtomicI64,
 }
 
 pub type CandidatePool = Arc<Vec<(Arc<Cell>, VideoRow)>>;
@@ -371,6 +373,7 @@ impl Platform {
             candidates: std::sync::RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             gates: Default::default(),
+            trained_at_ms: Default::default(),
         })
     }
 
@@ -482,6 +485,20 @@ impl Platform {
 
     fn current_candidates(&self) -> Option<(std::time::Instant, CandidatePool)> {
         self.candidates.read().ok().and_then(|slot| slot.clone())
+    }
+
+    /// Records that every region's ranker was just (re)trained.
+    pub fn mark_trained(&self) {
+        self.trained_at_ms
+            .store(reelm_core::now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// True when the rankers were trained less than `within` ago.
+    pub fn trained_within(&self, within: std::time::Duration) -> bool {
+        let at = self
+            .trained_at_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        at > 0 && reelm_core::now_ms() - at < within.as_millis() as i64
     }
 
     /// Installs a filter on every feed (trust & safety and minors' protection hook in here).

@@ -265,5 +265,6 @@ pub async fn train_all(p: &Platform) -> Result<(), AppError> {
             cell.set_ranker(Arc::new(r));
         }
     }
+    p.mark_trained();
     Ok(())
 }
