@@ -22,6 +22,27 @@ pub struct Transfer<'a> {
     pub distinct_people: Option<u64>,
 }
 
+/// A ledgered decision: `{class, decision, from, object, purpose, reason, to}`, no person's id.
+/// The fields are declared in sorted order, so serde_json writes canonical JSON directly (the
+/// same bytes as [`reelm_vault::canonical_json`], which a test checks) without the detour
+/// through a `serde_json::Value` on the gateway's hot path.
+#[derive(serde::Serialize)]
+struct DecisionRecord<'a> {
+    class: DataClass,
+    decision: &'a str,
+    from: &'a str,
+    object: &'a str,
+    purpose: &'a str,
+    reason: &'a str,
+    to: &'a str,
+}
+
+impl DecisionRecord<'_> {
+    fn canonical_json(&self) -> Result<String, AppError> {
+        serde_json::to_string(self).map_err(|e| AppError::Internal(format!("ledger payload: {e}")))
+    }
+}
+
 /// Decides a transfer from `source` to `to` under the residency policy and, when the regions
 /// differ, appends the decision to the source region's ledger and waits until it is stored
 /// (concurrent decisions share one transaction: group commit, see [`crate::ledger`]). Errors
@@ -41,15 +62,17 @@ pub async fn check(source: &Cell, to: &RegionId, t: &Transfer<'_>) -> Result<Dec
         purpose: t.purpose,
         distinct_people: t.distinct_people,
     });
-    let payload = reelm_vault::canonical_json(&serde_json::json!({
-        "from": from.as_str(),
-        "to": to.as_str(),
-        "class": t.class,
-        "purpose": t.purpose,
-        "object": t.object,
-        "decision": decision.as_str(),
-        "reason": decision.reason(),
-    }))?;
+    let reason = decision.reason();
+    let payload = DecisionRecord {
+        class: t.class,
+        decision: decision.as_str(),
+        from: from.as_str(),
+        object: t.object,
+        purpose: t.purpose,
+        reason: &reason,
+        to: to.as_str(),
+    }
+    .canonical_json()?;
     source
         .ledger
         .append(crate::ledger::KIND_TRANSFER, payload)
@@ -106,8 +129,31 @@ pub async fn profile_counters(
 
 #[cfg(test)]
 mod tests {
+    use super::DecisionRecord;
     use crate::policy::{PURPOSE_PUBLIC_COUNTER, ResidencyPolicy, TransferRequest};
     use reelm_core::DataClass;
+
+    #[test]
+    fn decision_records_are_canonical_json() {
+        for (class, reason) in [
+            (DataClass::Public, "allowed by rule \"public-anywhere\" (x)"),
+            (DataClass::Behavioral, "refused: ünïcode, \\ and \n"),
+        ] {
+            let r = DecisionRecord {
+                class,
+                decision: "allowed",
+                from: "eu",
+                object: "video_counters",
+                purpose: PURPOSE_PUBLIC_COUNTER,
+                reason,
+                to: "us",
+            };
+            assert_eq!(
+                r.canonical_json().unwrap(),
+                reelm_vault::canonical_json(&r).unwrap()
+            );
+        }
+    }
 
     #[test]
     fn only_public_and_aggregate_classes_pass_for_counters() {

@@ -5,10 +5,11 @@
 //!
 //! **Group commit.** One appender task per region owns the chain: callers send their decision
 //! over a channel and wait; the task takes every decision pending (up to [`MAX_BATCH`]),
-//! assigns seq and prev-hash in arrival order, stores them (and any checkpoint they reach) in
-//! ONE transaction of multi-row INSERTs, and only then answers each caller. A caller therefore
-//! still returns only once its entry is durable, and the chain is the same as one INSERT per
-//! entry would have made; under concurrency one commit serves many callers.
+//! assigns seq and prev-hash in arrival order, stores them in commits of a power-of-two number
+//! of entries (each a single multi-row INSERT, atomic on its own; a checkpoint the entries
+//! reach goes in the same transaction), and answers each caller once its entry is stored. A
+//! caller therefore still returns only once its entry is durable, and the chain is the same as
+//! one INSERT per entry would have made; under concurrency one commit serves many callers.
 //!
 //! The region's signing key also signs the **access-log checkpoints** (see
 //! [`RegionLedger::checkpoint_access`] and [`crate::ops::operators`]): signed statements over
@@ -23,7 +24,7 @@ use crate::platform::{Cell, Platform};
 use reelm_core::RegionId;
 use reelm_store::{
     AccessCheckpointRow, AccessHeadRow, CellStore, CheckpointRow, LedgerEntryRef, LedgerPage,
-    LedgerRow,
+    LedgerRow, MAX_LEDGER_ROWS_PER_STATEMENT,
 };
 use reelm_vault::{
     ChainBuilder, ChainEntry, ChainHead, ChainVerifier, ChainViolation, Checkpoint, GENESIS_ROOT,
@@ -41,8 +42,9 @@ pub const CHECKPOINT_EVERY: u64 = 1_000;
 pub const MAX_BATCH: usize = 8_192;
 /// Decisions that may wait for the appender before callers wait to enqueue.
 const QUEUE: usize = 65_536;
-/// Entries read per page when verifying.
-const PAGE: i64 = 20_000;
+/// Seqs read per page when verifying (pages of a few MB keep allocations cheap; see
+/// BENCHMARKS.md).
+const PAGE: i64 = 4_096;
 /// Kind of a gateway decision entry.
 pub const KIND_TRANSFER: &str = "transfer";
 /// An access-log checkpoint is signed after this many access-log appends in the region…
@@ -260,8 +262,11 @@ async fn run_appender(
 
 type Pending = (String, String, oneshot::Sender<Result<ChainEntry, String>>);
 
-/// Chains the pending decisions in order, stores them and the checkpoints they reach in one
-/// transaction, then answers each caller.
+/// Chains the pending decisions in order and stores them in commits of a power-of-two number
+/// of entries (each one multi-row INSERT, atomic on its own; a commit that reaches a
+/// checkpoint stores it in the same transaction), answering each commit's callers as soon as
+/// it is stored. If a commit fails, its callers and every later one get the error and the
+/// chain resumes from what is stored.
 async fn commit(
     store: &CellStore,
     signing: &SigningKeys,
@@ -274,48 +279,60 @@ async fn commit(
     let at_ms = reelm_core::now_ms();
     let mut entries = Vec::with_capacity(pending.len());
     let mut replies = Vec::with_capacity(pending.len());
-    let mut checkpoints = Vec::new();
-    let mut last_checkpoint = state.last_checkpoint;
     for (kind, payload, reply) in pending.drain(..) {
-        let entry = state.chain.append(at_ms, kind, payload);
-        if entry.seq >= last_checkpoint + CHECKPOINT_EVERY {
-            checkpoints.push(checkpoint_row(signing.checkpoint(&entry, at_ms)));
-            last_checkpoint = entry.seq;
-        }
-        entries.push(entry);
+        entries.push(state.chain.append(at_ms, kind, payload));
         replies.push(reply);
     }
-    let refs: Vec<LedgerEntryRef<'_>> = entries
-        .iter()
-        .map(|e| LedgerEntryRef {
-            seq: e.seq as i64,
-            at_ms: e.at_ms,
-            kind: &e.kind,
-            payload: &e.payload,
-            prev_hash: &e.prev_hash,
-            hash: &e.hash,
-        })
-        .collect();
-    match store.insert_ledger_batch(&refs, &checkpoints).await {
-        Ok(()) => {
-            state.last_checkpoint = last_checkpoint;
-            for (entry, reply) in entries.into_iter().zip(replies) {
-                let _ = reply.send(Ok(entry));
+    let mut entries = entries.into_iter();
+    let mut replies = replies.into_iter();
+    while entries.len() > 0 {
+        let n = 1usize << entries.len().min(MAX_LEDGER_ROWS_PER_STATEMENT).ilog2();
+        let chunk: Vec<ChainEntry> = entries.by_ref().take(n).collect();
+        let mut checkpoints = Vec::new();
+        let mut last_checkpoint = state.last_checkpoint;
+        for e in &chunk {
+            if e.seq >= last_checkpoint + CHECKPOINT_EVERY {
+                checkpoints.push(checkpoint_row(signing.checkpoint(e, at_ms)));
+                last_checkpoint = e.seq;
             }
         }
-        Err(e) => {
-            let message = e.to_string();
-            tracing::error!(error = %message, entries = replies.len(), "ledger batch not stored");
-            for reply in replies {
-                let _ = reply.send(Err(message.clone()));
-            }
-            // The builder moved on; go back to what is stored.
-            match resume(store).await {
-                Ok(stored) => {
-                    state.chain = stored.chain;
-                    state.last_checkpoint = stored.last_checkpoint;
+        let refs: Vec<LedgerEntryRef<'_>> = chunk
+            .iter()
+            .map(|e| LedgerEntryRef {
+                seq: e.seq as i64,
+                at_ms: e.at_ms,
+                kind: &e.kind,
+                payload: &e.payload,
+                prev_hash: &e.prev_hash,
+                hash: &e.hash,
+            })
+            .collect();
+        let stored = store.insert_ledger_batch(&refs, &checkpoints).await;
+        drop(refs);
+        match stored {
+            Ok(()) => {
+                state.last_checkpoint = last_checkpoint;
+                for (entry, reply) in chunk.into_iter().zip(replies.by_ref()) {
+                    let _ = reply.send(Ok(entry));
                 }
-                Err(e) => tracing::error!(error = %e, "cannot resume the ledger from the store"),
+            }
+            Err(e) => {
+                let message = e.to_string();
+                tracing::error!(error = %message, entries = chunk.len() + entries.len(), "ledger entries not stored");
+                for reply in replies {
+                    let _ = reply.send(Err(message.clone()));
+                }
+                // The builder moved on; go back to what is stored.
+                match resume(store).await {
+                    Ok(stored) => {
+                        state.chain = stored.chain;
+                        state.last_checkpoint = stored.last_checkpoint;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot resume the ledger from the store")
+                    }
+                }
+                return;
             }
         }
     }
@@ -583,46 +600,129 @@ struct HashedPage {
     computed: Vec<([u8; 32], bool)>,
 }
 
-/// Recomputes every entry's hash, on several threads for a large page (the links are checked
-/// afterwards, in order).
+/// Recomputes every entry's hash and notes refused transfers (the links are checked
+/// afterwards, in order). Runs on the blocking pool; pages are hashed concurrently.
 fn hash_page(page: LedgerPage) -> HashedPage {
-    let rows: Vec<_> = page.iter().collect();
-    let one = |r: &reelm_store::PackedRow<'_>| {
-        let h = reelm_vault::entry_hash_bytes(
-            r.seq.max(0) as u64,
-            r.at_ms,
-            r.kind,
-            r.payload,
-            &hash32(r.prev_hash),
-        );
-        let refused =
-            std::str::from_utf8(r.payload).is_ok_and(|p| p.contains("\"decision\":\"refused\""));
-        (h, refused)
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let computed = if threads < 2 || rows.len() < 2_048 {
-        rows.iter().map(one).collect()
-    } else {
-        let chunk = rows.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let parts: Vec<_> = rows
-                .chunks(chunk)
-                .map(|c| scope.spawn(move || c.iter().map(one).collect::<Vec<_>>()))
-                .collect();
-            parts
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
+    let computed = page
+        .iter()
+        .map(|r| {
+            let h = reelm_vault::entry_hash_bytes(
+                r.seq.max(0) as u64,
+                r.at_ms,
+                r.kind,
+                r.payload,
+                &hash32(r.prev_hash),
+            );
+            let refused = std::str::from_utf8(r.payload)
+                .is_ok_and(|p| p.contains("\"decision\":\"refused\""));
+            (h, refused)
         })
-    };
-    drop(rows);
+        .collect();
     HashedPage { page, computed }
 }
 
-/// [`verify_region`] against explicit trusted keys. A three-stage pipeline: one task reads
-/// packed pages ([`CellStore::ledger_packed_page`]) and hands each to the blocking pool to
-/// recompute its hashes (in parallel), while this task checks seq, links and checkpoints of the
-/// previous page in order.
+type PageResult = Result<tokio::task::JoinHandle<HashedPage>, reelm_store::StoreError>;
+
+/// The ledger's pages in seq order, each read and being hashed ahead of the verifier: several
+/// reader tasks (one per core, at most 4) read alternate ranges of [`PAGE`] seqs on their own
+/// connections and hand each page to the blocking pool to hash, up to two pages ahead each. A
+/// ledger whose seqs are far from dense (tampering) is read by one task that skips the gaps.
+struct PageStream {
+    channels: Vec<mpsc::Receiver<PageResult>>,
+    next: usize,
+    _readers: AbortOnDrop,
+}
+
+impl PageStream {
+    async fn next(&mut self) -> Option<PageResult> {
+        let n = self.channels.len();
+        let got = self.channels[self.next % n].recv().await;
+        self.next += 1;
+        got
+    }
+}
+
+fn read_pages(store: &CellStore) -> PageStream {
+    let readers = std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4));
+    let mut channels = Vec::new();
+    let mut senders = Vec::new();
+    for _ in 0..readers {
+        let (tx, rx) = mpsc::channel::<PageResult>(2);
+        channels.push(rx);
+        senders.push(tx);
+    }
+    let store = store.clone();
+    let planner = tokio::spawn(async move {
+        let hashed = |page: LedgerPage| Ok(tokio::task::spawn_blocking(move || hash_page(page)));
+        let (count, _, max) = match store.ledger_extent().await {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = senders[0].send(Err(e)).await;
+                return;
+            }
+        };
+        let max = max.unwrap_or(0).max(0);
+        if max > count.saturating_mul(2).saturating_add(PAGE) {
+            // Far from dense: one reader that skips the gaps, handing its pages to the
+            // channels in turn (the order the stream reads them).
+            let mut after = 0i64;
+            for k in 0.. {
+                let tx = &senders[k % senders.len()];
+                let page = match store.ledger_packed_page(after, PAGE).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                let Some(last) = page.last_seq() else { return };
+                after = last;
+                if tx.send(hashed(page)).await.is_err() {
+                    return;
+                }
+            }
+            return;
+        }
+        let pages = (max + PAGE - 1) / PAGE;
+        let n = senders.len() as i64;
+        let tasks: Vec<_> = senders
+            .into_iter()
+            .enumerate()
+            .map(|(r, tx)| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut i = r as i64;
+                    while i < pages {
+                        let page = match store.ledger_packed_range(i * PAGE, PAGE).await {
+                            Ok(page) => page,
+                            Err(e) => {
+                                let _ = tx.send(Err(e)).await;
+                                return;
+                            }
+                        };
+                        if tx.send(hashed(page)).await.is_err() {
+                            return;
+                        }
+                        i += n;
+                    }
+                })
+            })
+            .map(AbortOnDrop)
+            .collect();
+        for t in tasks {
+            t.join().await;
+        }
+    });
+    PageStream {
+        channels,
+        next: 0,
+        _readers: AbortOnDrop(planner),
+    }
+}
+
+/// [`verify_region`] against explicit trusted keys. A pipeline: reader tasks read packed pages
+/// ([`CellStore::ledger_packed_range`]) and hand each to the blocking pool to recompute its
+/// hashes, while this task checks seq, links and checkpoints page after page, in order.
 pub async fn verify_store(
     store: &CellStore,
     region: &str,
@@ -652,29 +752,8 @@ pub async fn verify_store(
     let mut next_cp = 0usize;
     let mut verifier = ChainVerifier::new();
     let mut refused = 0u64;
-    let (tx, mut pages) =
-        mpsc::channel::<Result<tokio::task::JoinHandle<HashedPage>, reelm_store::StoreError>>(2);
-    let reader_store = store.clone();
-    let reader = tokio::spawn(async move {
-        let mut after = 0i64;
-        loop {
-            let page = match reader_store.ledger_packed_page(after, PAGE).await {
-                Ok(page) => page,
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
-            };
-            let Some(last) = page.last_seq() else { return };
-            after = last;
-            let hashing = tokio::task::spawn_blocking(move || hash_page(page));
-            if tx.send(Ok(hashing)).await.is_err() {
-                return;
-            }
-        }
-    });
-    let _stop_reader = AbortOnDrop(reader);
-    while let Some(hashing) = pages.recv().await {
+    let mut pages = read_pages(store);
+    while let Some(hashing) = pages.next().await {
         let HashedPage { page, computed } = hashing?
             .await
             .map_err(|e| AppError::Internal(format!("ledger hashing: {e}")))?;
@@ -735,6 +814,13 @@ pub async fn verify_store(
 }
 
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl AbortOnDrop {
+    /// Waits for the task to end.
+    async fn join(mut self) {
+        let _ = (&mut self.0).await;
+    }
+}
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

@@ -24,7 +24,9 @@ pub use db::{BulkValue, Db, Dialect, StoreError};
 pub use directory::{DirectoryEntry, DirectoryStore};
 pub use erasure::{ErasurePlan, ErasureReceiptRow, UserKeyRow};
 pub use events::{EventKind, EventRow, FeedChanges, VideoStats};
-pub use ledger::{CheckpointRow, LedgerEntryRef, LedgerPage, LedgerRow, PackedRow};
+pub use ledger::{
+    CheckpointRow, LedgerEntryRef, LedgerPage, LedgerRow, MAX_LEDGER_ROWS_PER_STATEMENT, PackedRow,
+};
 pub use operators::{AccessCheckpointRow, AccessEntryRow, AccessHeadRow, GrantRow, OperatorRow};
 
 #[cfg(test)]

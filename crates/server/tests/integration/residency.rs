@@ -471,3 +471,106 @@ proptest! {
         rt.block_on(run_workload(ops));
     }
 }
+
+/// The residency audit at scale (data-sovereignty issue: ≤ 30 s for 100k people and 1M
+/// interactions over three regions). Run on a data dir kept by `reelm bench api --data-dir DIR`
+/// (100k people, 50k videos, 1M interactions): adds a media file and its record for every video
+/// (in the creator's region) and `REELM_AUDIT_ACCESS` access-log entries (default 30,000, over
+/// 10,000 people, signed at the end), then times the audit. `REELM_AUDIT_DIR=DIR cargo test
+/// --release -p reelm-server --test integration audit_at_scale -- --ignored --nocapture`; then
+/// `reelm residency audit --data-dir DIR` audits the same data from the command line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn audit_at_scale() {
+    use reelm_server::ops::operators::{AccessRecord, append_access};
+    use reelm_store::BulkValue::{Int, Text};
+    use reelm_store::registry::Scope;
+    let dir = std::env::var("REELM_AUDIT_DIR").expect("REELM_AUDIT_DIR");
+    let accesses: usize = std::env::var("REELM_AUDIT_ACCESS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30_000);
+    let config = reelm_core::Config::load(std::path::Path::new(&dir), None, &|_| None).unwrap();
+    let p = reelm_server::Platform::open(config).await.unwrap();
+    let started = std::time::Instant::now();
+    let clip = bytes::Bytes::from_static(&[0u8; 1024]);
+    let mut files = 0;
+    for cell in p.cells() {
+        if !cell.media.list_keys().await.unwrap().is_empty() {
+            continue; // already added by an earlier run
+        }
+        let videos = cell.store.recent_videos(10_000_000).await.unwrap();
+        let mut rows = Vec::new();
+        for v in &videos {
+            cell.media.put(&v.media_key, clip.clone()).await.unwrap();
+            rows.push(vec![
+                Text(v.media_key.clone()),
+                Int(v.id.0),
+                Text("video".into()),
+                Int(1024),
+                Text("video/mp4".into()),
+                Int(v.created_at),
+            ]);
+        }
+        files += rows.len();
+        cell.store
+            .db
+            .bulk_insert(
+                Scope::Cell,
+                "media_objects",
+                &[
+                    "object_key",
+                    "video_id",
+                    "kind",
+                    "bytes",
+                    "content_type",
+                    "created_at",
+                ],
+                &rows,
+            )
+            .await
+            .unwrap();
+    }
+    let people: Vec<_> = p.directory.all().await.unwrap();
+    let record = AccessRecord {
+        operator_id: "1".into(),
+        operator: "scale.op".into(),
+        role: "support".into(),
+        operator_region: "eu".into(),
+        region: "eu".into(),
+        purpose: "support_ticket".into(),
+        ticket: "SUP-1".into(),
+        decision: "allow".into(),
+        reason: "scale test".into(),
+    };
+    let mut logged = 0;
+    let existing: u64 = {
+        let mut n = 0;
+        for cell in p.cells() {
+            n += cell.store.db.count_rows("access_log").await.unwrap() as u64;
+        }
+        n
+    };
+    if existing == 0 {
+        for i in 0..accesses {
+            let e = &people[(i % 10_000) * 7 % people.len()];
+            let cell = p.cell(&e.region).unwrap();
+            append_access(cell, e.user_id, &record).await.unwrap();
+            logged += 1;
+        }
+    }
+    p.close().await;
+    println!(
+        "added {files} media files and records, {logged} access-log entries in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    let config = reelm_core::Config::load(std::path::Path::new(&dir), None, &|_| None).unwrap();
+    let p = reelm_server::Platform::open(config).await.unwrap();
+    let started = std::time::Instant::now();
+    let report = reelm_server::audit::run(&p).await.unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    print!("{}", report.render());
+    assert!(report.passed());
+    println!("audit: {seconds:.2}s");
+    assert!(seconds <= 30.0, "audit took {seconds:.1}s");
+}
