@@ -373,10 +373,21 @@ async fn erasure_deletes_every_owned_row_key_first_and_keeps_a_receipt() {
                 .join(",");
             (text, "digest".to_owned())
         };
+        // An event in the region's log is behavioral data of its person too.
+        s.append_events(&[crate::EventRow {
+            seq: s.last_event_seq().await.unwrap() + 1,
+            user: a,
+            video: VideoId(424242),
+            kind: crate::EventKind::Like,
+            watch_ms: 0,
+            at_ms: 1,
+        }])
+        .await
+        .unwrap();
         let receipt = s.erase_user(a, "eu", 99, &extra, &render).await.unwrap();
         assert_eq!(
             receipt.counts,
-            "access_log=0,accounts=1,break_glass_grants=0,comments=2,follows=1,likes=1,media_files=1,media_objects=1,\
+            "access_log=0,accounts=1,break_glass_grants=0,comments=2,event_log=1,follows=1,likes=1,media_files=1,media_objects=1,\
              not_interested=1,profiles=1,sessions=1,user_keys=1,videos=1,view_events=1",
             "{name}"
         );
