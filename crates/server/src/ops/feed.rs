@@ -460,14 +460,12 @@ async fn personal(
             Why::General
         };
         let age = now - v.created_at;
-        if !seen && !follows && (0..fresh_ms).contains(&age) {
-            if stats.viewers < explore_max {
-                // Different people explore different fresh uploads; their interest decides
-                // among similar ones.
-                let jitter = jitter(viewer.user, v.id, now);
-                let e = (1.0 + tag_aff + content).max(0.1) * (0.5 + jitter);
-                explore.push((i, e));
-            }
+        if !seen && !follows && (0..fresh_ms).contains(&age) && stats.viewers < explore_max {
+            // Different people explore different fresh uploads; their interest decides
+            // among similar ones.
+            let jitter = jitter(viewer.user, v.id, now);
+            let e = (1.0 + tag_aff + content).max(0.1) * (0.5 + jitter);
+            explore.push((i, e));
         }
         scored.push((i, s, why));
     }
