@@ -45,11 +45,14 @@ pub struct LedgerEntryRef<'a> {
 pub const MAX_LEDGER_ROWS_PER_STATEMENT: usize = 1024;
 const MAX_ROWS_PER_INSERT: usize = MAX_LEDGER_ROWS_PER_STATEMENT;
 
-/// The `INSERT … VALUES (…), …` text for `rows` rows (a power of two), built once. SQLite gets
-/// anonymous `?` placeholders: with thousands of numbered `$n` ones, SQLite's parser and
-/// sqlx's binding spend time quadratic in their number (a 1,024-row statement took ~60 ms
-/// instead of ~5 ms, see `insert_batches` below); PostgreSQL needs `$n`.
-fn ledger_insert_sql(rows: usize, dialect: Dialect) -> Arc<str> {
+/// The INSERT of up to `slots` rows (a power of two), built once per size: the rows come from a
+/// `VALUES` list of `slots` rows and rows whose seq is NULL are skipped, so a batch of any size
+/// up to `slots` is ONE statement (padded with NULLs) and only a dozen statement texts are ever
+/// prepared. SQLite gets anonymous `?` placeholders: with thousands of numbered `$n` ones,
+/// SQLite's parser and sqlx's binding spend time quadratic in their number (a 1,024-row
+/// statement took ~60 ms instead of ~5 ms); PostgreSQL needs `$n` (and types on the first
+/// row, which the NULL padding cannot give).
+fn ledger_insert_sql(slots: usize, dialect: Dialect) -> Arc<str> {
     static CACHE: OnceLock<[Vec<Arc<str>>; 2]> = OnceLock::new();
     let cache = CACHE.get_or_init(|| {
         [Dialect::Sqlite, Dialect::Postgres].map(|d| {
@@ -57,14 +60,23 @@ fn ledger_insert_sql(rows: usize, dialect: Dialect) -> Arc<str> {
                 .map(|k| {
                     let n = 1usize << k;
                     let mut sql = String::from(
-                        "INSERT INTO transfer_ledger (seq, at_ms, kind, payload, prev_hash, hash) VALUES ",
+                        "INSERT INTO transfer_ledger (seq, at_ms, kind, payload, prev_hash, hash) ",
                     );
+                    match d {
+                        Dialect::Sqlite => sql.push_str(
+                            "SELECT column1, column2, column3, column4, column5, column6 FROM (VALUES ",
+                        ),
+                        Dialect::Postgres => sql.push_str("SELECT a, b, c, d, e, f FROM (VALUES "),
+                    }
                     for i in 0..n {
                         if i > 0 {
                             sql.push_str(", ");
                         }
                         match d {
                             Dialect::Sqlite => sql.push_str("(?, ?, ?, ?, ?, ?)"),
+                            Dialect::Postgres if i == 0 => sql.push_str(
+                                "($1::BIGINT, $2::BIGINT, $3::TEXT, $4::TEXT, $5::BYTEA, $6::BYTEA)",
+                            ),
                             Dialect::Postgres => {
                                 let b = i * 6;
                                 sql.push_str(&format!(
@@ -79,6 +91,12 @@ fn ledger_insert_sql(rows: usize, dialect: Dialect) -> Arc<str> {
                             }
                         }
                     }
+                    match d {
+                        Dialect::Sqlite => sql.push_str(") WHERE column1 IS NOT NULL"),
+                        Dialect::Postgres => {
+                            sql.push_str(") AS v (a, b, c, d, e, f) WHERE a IS NOT NULL")
+                        }
+                    }
                     Arc::from(sql)
                 })
                 .collect()
@@ -88,7 +106,7 @@ fn ledger_insert_sql(rows: usize, dialect: Dialect) -> Arc<str> {
         Dialect::Sqlite => 0,
         Dialect::Postgres => 1,
     };
-    cache[d][rows.trailing_zeros() as usize].clone()
+    cache[d][slots.trailing_zeros() as usize].clone()
 }
 
 /// A page of ledger entries read as a few packed values (see
@@ -261,18 +279,18 @@ impl LedgerPage {
 }
 
 impl CellStore {
-    /// Appends many entries and checkpoints atomically: all of them are stored, or none. A
-    /// power-of-two number of entries (up to [`MAX_LEDGER_ROWS_PER_STATEMENT`]) without
-    /// checkpoints is ONE multi-row INSERT, atomic on its own (no transaction round trips);
-    /// anything else is one transaction of such INSERTs (power-of-two sizes, so that a handful
-    /// of statement texts is prepared and cached whatever the batch sizes are).
+    /// Appends many entries and checkpoints atomically: all of them are stored, or none. Up to
+    /// [`MAX_LEDGER_ROWS_PER_STATEMENT`] entries without checkpoints are ONE INSERT, atomic on
+    /// its own (no transaction round trips); anything else is one transaction of such INSERTs.
     pub async fn insert_ledger_batch(
         &self,
         entries: &[LedgerEntryRef<'_>],
         checkpoints: &[CheckpointRow],
     ) -> Result<(), StoreError> {
-        let n = entries.len();
-        if checkpoints.is_empty() && n.is_power_of_two() && n <= MAX_ROWS_PER_INSERT {
+        if entries.is_empty() && checkpoints.is_empty() {
+            return Ok(());
+        }
+        if checkpoints.is_empty() && entries.len() <= MAX_ROWS_PER_INSERT {
             return self
                 .ledger_insert_statement(entries)
                 .execute(&self.db.pool)
@@ -281,15 +299,11 @@ impl CellStore {
                 .map_err(StoreError::from_sqlx);
         }
         let mut tx = self.db.pool.begin().await?;
-        let mut rest = entries;
-        while !rest.is_empty() {
-            let n = 1usize << rest.len().min(MAX_ROWS_PER_INSERT).ilog2();
-            let (chunk, tail) = rest.split_at(n);
+        for chunk in entries.chunks(MAX_ROWS_PER_INSERT) {
             self.ledger_insert_statement(chunk)
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_sqlx)?;
-            rest = tail;
         }
         for c in checkpoints {
             sqlx::query(
@@ -308,15 +322,14 @@ impl CellStore {
         Ok(())
     }
 
-    /// One INSERT of `chunk` (a power of two of at most [`MAX_ROWS_PER_INSERT`] entries).
+    /// One INSERT of `chunk` (1 to [`MAX_ROWS_PER_INSERT`] entries), padded with NULL rows to the
+    /// next power of two.
     fn ledger_insert_statement<'q>(
         &self,
         chunk: &'q [LedgerEntryRef<'q>],
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
-        let mut q = sqlx::query(AssertSqlSafe(ledger_insert_sql(
-            chunk.len(),
-            self.db.dialect,
-        )));
+        let slots = chunk.len().max(1).next_power_of_two();
+        let mut q = sqlx::query(AssertSqlSafe(ledger_insert_sql(slots, self.db.dialect)));
         for e in chunk {
             q = q
                 .bind(e.seq)
@@ -325,6 +338,15 @@ impl CellStore {
                 .bind(e.payload)
                 .bind(e.prev_hash)
                 .bind(e.hash);
+        }
+        for _ in chunk.len()..slots {
+            q = q
+                .bind(None::<i64>)
+                .bind(None::<i64>)
+                .bind(None::<&str>)
+                .bind(None::<&str>)
+                .bind(None::<&[u8]>)
+                .bind(None::<&[u8]>);
         }
         q
     }
@@ -779,6 +801,36 @@ mod read_bench {
             }
             println!(
                 "packed pages: {n} entries in {:.3}s",
+                t.elapsed().as_secs_f64()
+            );
+        }
+        let (_, _, max) = store.ledger_extent().await.unwrap();
+        let pages = (max.unwrap_or(0) + span - 1) / span;
+        for readers in [1i64, 2, 3] {
+            let t = std::time::Instant::now();
+            let mut tasks = Vec::new();
+            for r in 0..readers {
+                let store = store.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut n = 0;
+                    let mut i = r;
+                    while i < pages {
+                        n += store
+                            .ledger_packed_range(i * span, span)
+                            .await
+                            .unwrap()
+                            .len();
+                        i += readers;
+                    }
+                    n
+                }));
+            }
+            let mut n = 0;
+            for t in tasks {
+                n += t.await.unwrap();
+            }
+            println!(
+                "{readers} readers: {n} entries in {:.3}s",
                 t.elapsed().as_secs_f64()
             );
         }
