@@ -32,3 +32,39 @@ impl CellStore {
         .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn media_records_come_with_their_videos_creator() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/cell.db", dir.path().display());
+        let store = CellStore::open(&url, 2).await.unwrap();
+        for sql in [
+            "INSERT INTO videos (id, creator_id, caption, hashtags, language, duration_ms, width, height, status, media_key, created_at)
+             VALUES (7, 42, '', '', 'en', 1, 1, 1, 'published', 'videos/7.mp4', 1)",
+            "INSERT INTO media_objects (object_key, video_id, kind, bytes, content_type, created_at)
+             VALUES ('videos/7.mp4', 7, 'video', 1, 'video/mp4', 1), ('videos/8.mp4', 8, 'video', 1, 'video/mp4', 1)",
+        ] {
+            store.db.execute_unchecked(sql).await.unwrap();
+        }
+        let rows = store.media_placement().await.unwrap();
+        assert_eq!(
+            rows,
+            [
+                MediaPlacementRow {
+                    object_key: "videos/7.mp4".into(),
+                    video_id: VideoId(7),
+                    creator_id: Some(UserId(42)),
+                },
+                MediaPlacementRow {
+                    object_key: "videos/8.mp4".into(),
+                    video_id: VideoId(8),
+                    creator_id: None,
+                },
+            ]
+        );
+    }
+}
