@@ -175,7 +175,7 @@ fn comment_from(r: &AnyRow) -> CommentRow {
 }
 
 /// `$start, $start+1, …` placeholders for an `IN (…)` list of `n` values.
-fn placeholders(start: usize, n: usize) -> String {
+pub(crate) fn placeholders(start: usize, n: usize) -> String {
     (start..start + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()

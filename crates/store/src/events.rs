@@ -6,8 +6,8 @@
 //! batch of events and moves its position in **one transaction**, so after a crash it resumes
 //! exactly where its last commit ended: nothing is lost, nothing is counted twice.
 
-use crate::cell::CellStore;
-use crate::db::StoreError;
+use crate::cell::{CellStore, placeholders};
+use crate::db::{StoreError, values_rows};
 use reelm_core::{UserId, VideoId};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
@@ -185,13 +185,6 @@ fn stats_from(r: &sqlx::any::AnyRow) -> (VideoId, VideoStats) {
     )
 }
 
-fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl CellStore {
     /// The highest sequence number in the log (0 when empty).
     pub async fn last_event_seq(&self) -> Result<i64, StoreError> {
@@ -210,12 +203,9 @@ impl CellStore {
         let mut tx = self.db.pool.begin().await?;
         // 6 columns: at most 1,500 rows per statement keeps parameters below 9,000.
         for batch in events.chunks(1_500) {
-            let values: Vec<String> = (0..batch.len())
-                .map(|i| format!("({})", placeholders(i * 6 + 1, 6)))
-                .collect();
             let sql = format!(
                 "INSERT INTO event_log ({EVENT_COLUMNS}) VALUES {}",
-                values.join(", ")
+                values_rows(self.db.dialect, batch.len(), 6)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for e in batch {
@@ -230,12 +220,9 @@ impl CellStore {
             q.execute(&mut *tx).await?;
             let views: Vec<&EventRow> = batch.iter().filter(|e| e.kind.is_view()).collect();
             if !views.is_empty() {
-                let values: Vec<String> = (0..views.len())
-                    .map(|i| format!("({})", placeholders(i * 6 + 1, 6)))
-                    .collect();
                 let sql = format!(
                     "INSERT INTO view_events (id, user_id, video_id, watch_ms, completed, created_at) VALUES {}",
-                    values.join(", ")
+                    values_rows(self.db.dialect, views.len(), 6)
                 );
                 let mut q = sqlx::query(AssertSqlSafe(sql));
                 for e in views {
@@ -448,9 +435,6 @@ impl CellStore {
         }
         let stats: Vec<(VideoId, VideoStats)> = stats.into_iter().collect();
         for batch in stats.chunks(800) {
-            let values: Vec<String> = (0..batch.len())
-                .map(|i| format!("({})", placeholders(i * 10 + 1, 10)))
-                .collect();
             let sql = format!(
                 "INSERT INTO video_stats ({STATS_COLUMNS}) VALUES {}
                  ON CONFLICT (video_id) DO UPDATE SET viewers = excluded.viewers,
@@ -458,7 +442,7 @@ impl CellStore {
                  skips = excluded.skips, likes = excluded.likes, shares = excluded.shares,
                  comments = excluded.comments, trend = excluded.trend,
                  trend_at = excluded.trend_at",
-                values.join(", ")
+                values_rows(self.db.dialect, batch.len(), 10)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (id, s) in batch {
@@ -479,13 +463,10 @@ impl CellStore {
         let pairs: Vec<(VideoId, VideoId, i64)> =
             pairs.into_iter().map(|((a, b), n)| (a, b, n)).collect();
         for batch in pairs.chunks(2_000) {
-            let values: Vec<String> = (0..batch.len())
-                .map(|i| format!("({})", placeholders(i * 3 + 1, 3)))
-                .collect();
             let sql = format!(
                 "INSERT INTO co_engagement (video_a, video_b, people) VALUES {}
                  ON CONFLICT (video_a, video_b) DO UPDATE SET people = co_engagement.people + excluded.people",
-                values.join(", ")
+                values_rows(self.db.dialect, batch.len(), 3)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (a, b, n) in batch {
