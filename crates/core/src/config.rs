@@ -94,6 +94,11 @@ pub struct RegionConfig {
     /// region store is consumed directly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nats_url: Option<String>,
+    /// `host:port` of the cell's mutual-TLS endpoint, used when cells run as separate
+    /// processes (`reelm serve --region <id>`): the cell listens here and the other cells and
+    /// edges reach it here. Unused (and may be left out) while every cell runs in one process.
+    #[serde(default)]
+    pub cell_addr: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -116,14 +121,17 @@ impl Config {
     /// The built-in configuration: three regions on embedded stores under `data_dir`.
     pub fn defaults(data_dir: &Path) -> Config {
         let region =
-            |id: &str, dc: &str, jurisdiction: &str, countries: Vec<String>| RegionConfig {
-                id: RegionId::new(id).expect("built-in region ids are valid"),
-                data_center: dc.into(),
-                jurisdiction: jurisdiction.into(),
-                countries,
-                store_url: format!("sqlite://{{data_dir}}/regions/{id}/store.db"),
-                media_url: format!("{{data_dir}}/regions/{id}/media"),
-                nats_url: None,
+            |id: &str, dc: &str, jurisdiction: &str, countries: Vec<String>, cell_port: u16| {
+                RegionConfig {
+                    id: RegionId::new(id).expect("built-in region ids are valid"),
+                    data_center: dc.into(),
+                    jurisdiction: jurisdiction.into(),
+                    countries,
+                    store_url: format!("sqlite://{{data_dir}}/regions/{id}/store.db"),
+                    media_url: format!("{{data_dir}}/regions/{id}/media"),
+                    nats_url: None,
+                    cell_addr: format!("127.0.0.1:{cell_port}"),
+                }
             };
         Config {
             data_dir: data_dir.to_path_buf(),
@@ -139,14 +147,16 @@ impl Config {
                     "Texas, United States",
                     "United States",
                     vec!["US".into()],
+                    7443,
                 ),
                 region(
                     "eu",
                     "Dublin, Ireland",
                     "European Union (EU/EEA, UK, CH)",
                     EU_REGION_COUNTRIES.iter().map(|c| c.to_string()).collect(),
+                    7444,
                 ),
-                region("ap", "Singapore", "Singapore", vec!["*".into()]),
+                region("ap", "Singapore", "Singapore", vec!["*".into()], 7445),
             ],
         }
     }
@@ -206,6 +216,9 @@ impl Config {
             }
             if let Some(v) = env(&format!("REELM_REGION_{key}_MEDIA_URL")) {
                 region.media_url = v;
+            }
+            if let Some(v) = env(&format!("REELM_REGION_{key}_CELL_ADDR")) {
+                region.cell_addr = v;
             }
         }
         Ok(())
@@ -283,6 +296,16 @@ impl Config {
                 return invalid(format!(
                     "region {}: nats_url must start with nats:// or tls://, not {url:?}",
                     r.id
+                ));
+            }
+            if !r.cell_addr.is_empty()
+                && r.cell_addr
+                    .rsplit_once(':')
+                    .is_none_or(|(host, port)| host.is_empty() || port.parse::<u16>().is_err())
+            {
+                return invalid(format!(
+                    "region {}: cell_addr must be host:port, not {:?}",
+                    r.id, r.cell_addr
                 ));
             }
             if !sqlite_or_pg {
@@ -376,6 +399,22 @@ mod tests {
         );
         let ns = |k: &str| (k == "REELM_NATS_NAMESPACE").then(|| "Bad Name".to_owned());
         assert!(Config::load(Path::new("/d"), None, &ns).is_err());
+    }
+
+    #[test]
+    fn cell_addresses_default_per_region_and_are_checked() {
+        let c = Config::load(Path::new("/d"), None, &no_env).unwrap();
+        let addrs: Vec<&str> = c.regions.iter().map(|r| r.cell_addr.as_str()).collect();
+        assert_eq!(
+            addrs,
+            ["127.0.0.1:7443", "127.0.0.1:7444", "127.0.0.1:7445"]
+        );
+        let env = |k: &str| (k == "REELM_REGION_EU_CELL_ADDR").then(|| "10.0.0.2:9443".to_owned());
+        let c = Config::load(Path::new("/d"), None, &env).unwrap();
+        assert_eq!(c.regions[1].cell_addr, "10.0.0.2:9443");
+        let bad = |k: &str| (k == "REELM_REGION_AP_CELL_ADDR").then(|| "no-port".to_owned());
+        let e = Config::load(Path::new("/d"), None, &bad).unwrap_err();
+        assert!(e.to_string().contains("cell_addr must be host:port"), "{e}");
     }
 
     #[test]

@@ -47,6 +47,16 @@ enum Command {
     Serve {
         #[command(flatten)]
         cfg: ConfigArgs,
+        /// Run only this region's cell in this process (its own store, media and keys); the
+        /// other regions' cells are separate processes reached over mutual TLS at their
+        /// `cell_addr` (certificates from `reelm certs init`). Default: every region here.
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Certificates for mutual TLS between cells running as separate processes.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
     },
     /// Residency: prove where data lives.
     Residency {
@@ -89,6 +99,19 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Make the deployment's cell CA (unless it exists) and a certificate per region (unless
+    /// it has one) under the data dir, for `reelm serve --region <id>`.
+    Init {
+        #[command(flatten)]
+        cfg: ConfigArgs,
+        /// Replace the regions' certificates that already exist (the CA is kept).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -312,15 +335,50 @@ async fn serve(platform: Arc<Platform>) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    let regions: Vec<String> = platform
+        .cells()
+        .iter()
+        .map(|c| c.id().to_string())
+        .collect();
     println!(
-        "reelm is serving {} region(s) at http://{local}/",
-        platform.cells().len()
+        "reelm is serving region(s) {} at http://{local}/",
+        regions.join(", ")
     );
-    let shutdown = async {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    // The cell endpoint (mutual TLS), when the other regions run in other processes.
+    let cell_endpoint = match &platform.tls {
+        Some(tls) => {
+            let region = platform.local_region();
+            let cell_addr = platform
+                .config
+                .region(&region)
+                .map(|r| r.cell_addr.clone())
+                .unwrap_or_default();
+            let cell_listener = tokio::net::TcpListener::bind(&cell_addr)
+                .await
+                .with_context(|| format!("cannot listen on {cell_addr} (cell_addr of {region})"))?;
+            println!("cell {region} accepts other cells at https://{cell_addr}/ (mutual TLS)");
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(reelm_server::api::cells::serve(
+                cell_listener,
+                platform.clone(),
+                tls.server.clone(),
+                async move {
+                    let _ = stopped.changed().await;
+                },
+            )))
+        }
+        None => None,
+    };
+    let shutdown = async move {
         let _ = tokio::signal::ctrl_c().await;
         println!("shutting down");
+        let _ = stop.send(true);
     };
     reelm_server::run(listener, platform.clone(), shutdown).await?;
+    if let Some(endpoint) = cell_endpoint {
+        let _ = endpoint.await;
+    }
     platform.close().await;
     Ok(())
 }
@@ -411,7 +469,37 @@ async fn run() -> Result<()> {
             );
             serve(platform).await
         }
-        Command::Serve { cfg } => serve(open(load_config(&cfg, "reelm-data")?).await?).await,
+        Command::Serve { cfg, region: None } => {
+            serve(open(load_config(&cfg, "reelm-data")?).await?).await
+        }
+        Command::Serve {
+            cfg,
+            region: Some(region),
+        } => {
+            let config = load_config(&cfg, "reelm-data")?;
+            let region = reelm_core::RegionId::new(&region)
+                .map_err(|e| anyhow::anyhow!("--region {region:?}: {e}"))?;
+            let platform = Platform::open_region(config, &region)
+                .await
+                .with_context(|| format!("cannot open region {region}'s cell"))?;
+            serve(Arc::new(platform)).await
+        }
+        Command::Certs {
+            command: CertsCommand::Init { cfg, force },
+        } => {
+            let config = load_config(&cfg, "reelm-data")?;
+            let regions: Vec<_> = config.regions.iter().map(|r| r.id.clone()).collect();
+            let made = reelm_server::tls::init(&config.data_dir, &regions, force)?;
+            for m in &made {
+                let what = if m.created { "created" } else { "kept   " };
+                println!("{what} {}", m.path.display());
+            }
+            println!(
+                "keep {} offline once every region has its certificate: it can issue new ones",
+                config.data_dir.join("certs").join("ca-key.pem").display()
+            );
+            Ok(())
+        }
         Command::Residency {
             command: ResidencyCommand::Audit { cfg, json },
         } => {

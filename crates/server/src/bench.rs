@@ -67,7 +67,7 @@ pub async fn load(
         .map(|c| {
             cells
                 .iter()
-                .position(|cell| cell.id() == p.cell_for_country(c).id())
+                .position(|cell| cell.id() == &p.config.region_for_country(c).id)
                 .unwrap_or(0)
         })
         .collect();

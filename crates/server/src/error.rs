@@ -17,6 +17,9 @@ pub enum AppError {
     Vault(#[from] reelm_vault::VaultError),
     #[error("internal: {0}")]
     Internal(String),
+    /// Another region's cell did not answer (down, unreachable, or refused our certificate).
+    #[error("region {region} is unreachable: {message}")]
+    Unreachable { region: String, message: String },
 }
 
 impl AppError {
@@ -34,6 +37,10 @@ impl AppError {
             AppError::Media(reelm_media::MediaError::NotFound(_)) => {
                 (ErrorCode::NotFound, "media not found".into())
             }
+            AppError::Unreachable { region, .. } => (
+                ErrorCode::Unavailable,
+                format!("region {region} cannot be reached right now; try again shortly"),
+            ),
             _ => (
                 ErrorCode::Internal,
                 "something went wrong on our side; it has been logged".into(),
@@ -49,7 +56,7 @@ pub fn error_body(code: ErrorCode, message: &str) -> serde_json::Value {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (code, message) = self.public();
-        if code == ErrorCode::Internal {
+        if code == ErrorCode::Internal || matches!(self, AppError::Unreachable { .. }) {
             // The cause may name tables or files, never personal data: stores and the vault
             // keep values out of their error messages.
             tracing::error!(error = %self, "request failed");

@@ -311,7 +311,7 @@ struct Inner {
 
 /// What one region shared: co-engagement pairs and distinct viewers per video, each from at
 /// least k distinct people of that region.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Imported {
     pub co: HashMap<VideoId, Vec<(VideoId, i64)>>,
     pub viewers: HashMap<VideoId, i64>,
@@ -510,15 +510,17 @@ pub async fn share_aggregates(p: &crate::Platform) -> Result<(), AppError> {
             object: "feed_aggregates",
             distinct_people: Some(fewest.max(0) as u64),
         };
-        for target in p.cells() {
+        for target in p.links() {
             if target.id() == source.id() {
                 continue;
             }
             match crate::gateway::check(source, target.id(), &t).await? {
-                crate::policy::Decision::Allowed { .. } => target
-                    .events
-                    .state
-                    .set_imported(source.id().clone(), shared.clone()),
+                crate::policy::Decision::Allowed { .. } => {
+                    // One region out of reach does not keep the others from their share.
+                    if let Err(e) = target.import_aggregates(source.id(), shared.clone()).await {
+                        tracing::warn!(from = %source.id(), to = %target.id(), error = %e, "aggregates not delivered");
+                    }
+                }
                 crate::policy::Decision::Refused { reason } => {
                     tracing::warn!(from = %source.id(), to = %target.id(), %reason, "aggregates not shared");
                 }

@@ -1,11 +1,13 @@
 //! The transfer gateway: the one path by which data reaches a region other than the one it
-//! comes from. Today it carries public counter deltas (a like from an EU viewer bumps the like
-//! count of a US video). Every transfer is decided by the residency policy
+//! comes from. It carries public counter deltas (a like from an EU viewer bumps the like
+//! count of a US video) and k-anonymous feed aggregates, delivered through the target's
+//! [`CellLink`] (in this process, or over mutual TLS to another). Every transfer is decided by the residency policy
 //! (`policy/residency.toml`, see [`crate::policy`]) and the decision, allowed or refused, is
 //! appended to the hash-chained ledger of the SOURCE region (see [`crate::ledger`]) before
 //! anything is sent. A write within one region is not a transfer and is not ledgered.
 
 use crate::error::AppError;
+use crate::link::CellLink;
 use crate::platform::Cell;
 use crate::policy::{Decision, ResidencyPolicy, TransferRequest};
 use reelm_core::{DataClass, RegionId, UserId, VideoId};
@@ -92,7 +94,7 @@ pub async fn require(source: &Cell, to: &RegionId, t: &Transfer<'_>) -> Result<(
 /// video's cell `target`.
 pub async fn video_counters(
     source: &Cell,
-    target: &Cell,
+    target: &CellLink,
     purpose: &str,
     video: VideoId,
     delta: VideoCounterDelta,
@@ -104,14 +106,13 @@ pub async fn video_counters(
         distinct_people: None,
     };
     require(source, target.id(), &t).await?;
-    target.store.adjust_video_counters(video, delta).await?;
-    Ok(())
+    target.apply_video_counters(purpose, video, delta).await
 }
 
 /// Sends a public counter delta for `user`'s profile from `source` to the profile's cell.
 pub async fn profile_counters(
     source: &Cell,
-    target: &Cell,
+    target: &CellLink,
     purpose: &str,
     user: UserId,
     delta: ProfileCounterDelta,
@@ -123,8 +124,7 @@ pub async fn profile_counters(
         distinct_people: None,
     };
     require(source, target.id(), &t).await?;
-    target.store.adjust_profile_counters(user, delta).await?;
-    Ok(())
+    target.apply_profile_counters(purpose, user, delta).await
 }
 
 #[cfg(test)]

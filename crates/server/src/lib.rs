@@ -20,11 +20,13 @@ pub mod events;
 pub mod freshness;
 pub mod gateway;
 pub mod ledger;
+pub mod link;
 pub mod ops;
 pub mod platform;
 pub mod policy;
 pub mod ranker;
 pub mod seed;
+pub mod tls;
 mod web;
 
 pub use error::AppError;

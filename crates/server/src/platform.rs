@@ -1,9 +1,11 @@
 //! The platform: the global directory plus one [`Cell`] per region. In the demo all cells live
-//! in this process; every operation reaches a cell through this struct, so the seam to run a
-//! cell as its own process is here.
+//! in this process; with `reelm serve --region <id>` only that region's cell does, and the
+//! others are reached over mutual TLS. Operations reach another region's cell only through a
+//! [`CellLink`] (public reads and gateway deliveries), never through its store.
 
 use crate::api::model::PersonRef;
 use crate::error::AppError;
+use crate::link::{CellLink, RemoteCell};
 use hmac::{Hmac, Mac};
 use reelm_core::{Config, RegionConfig, RegionId, UserId, VideoId};
 use reelm_media::MediaStore;
@@ -34,6 +36,17 @@ pub enum PlatformError {
     Events {
         region: String,
         source: crate::events::EventsError,
+    },
+    #[error("region {region} is not in the configuration")]
+    UnknownRegion { region: String },
+    #[error(
+        "region {region} has no cell_addr: with cells in separate processes every region needs one"
+    )]
+    NoCellAddr { region: String },
+    #[error("region {region} TLS: {source}")]
+    Tls {
+        region: String,
+        source: crate::tls::TlsError,
     },
 }
 
@@ -297,6 +310,14 @@ impl Cell {
     }
 }
 
+/// The error for a region whose cell runs in another process, where only it may act.
+fn not_here(region: &RegionId) -> AppError {
+    AppError::user(
+        reelm_core::ErrorCode::Unavailable,
+        format!("region {region} is served by another process; send this request there"),
+    )
+}
+
 /// Reads a 32-byte secret from `path`, creating it (mode 0600) on first use.
 fn load_or_create_secret(path: &Path) -> std::io::Result<[u8; 32]> {
     if let Ok(text) = std::fs::read_to_string(path) {
@@ -330,7 +351,12 @@ fn load_or_create_secret(path: &Path) -> std::io::Result<[u8; 32]> {
 pub struct Platform {
     pub config: Config,
     pub directory: DirectoryStore,
+    /// The cells running in this process.
     cells: Vec<Arc<Cell>>,
+    /// Every region's cell, local or remote, in configuration order.
+    links: Vec<CellLink>,
+    /// This process's cell certificate, when it serves one region among separate processes.
+    pub tls: Option<crate::tls::CellTls>,
     /// The For You candidate pool (newest and most liked videos of every cell), shared by all
     /// viewers and refreshed every few seconds instead of on every request.
     candidates: std::sync::RwLock<Option<(std::time::Instant, CandidatePool)>>,
@@ -342,7 +368,7 @@ pub struct Platform {
     trained_at_ms: std::sync::atomic::AtomicI64,
 }
 
-pub type CandidatePool = Arc<Vec<(Arc<Cell>, VideoRow)>>;
+pub type CandidatePool = Arc<Vec<(CellLink, VideoRow)>>;
 
 /// How long a candidate pool is served before it is rebuilt.
 const CANDIDATES_TTL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -352,7 +378,43 @@ const CANDIDATES_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 const CANDIDATES_PER_CELL: i64 = 300;
 
 impl Platform {
+    /// Opens every region's cell in this process (the demo, tests, and admin commands that
+    /// read all regions' stores: the audit, ledger verification, key rotation).
     pub async fn open(config: Config) -> Result<Platform, PlatformError> {
+        Platform::open_served(config, None).await
+    }
+
+    /// Opens only `region`'s cell in this process; the other regions' cells are reached at
+    /// their `cell_addr` over mutual TLS with this region's certificate.
+    pub async fn open_region(config: Config, region: &RegionId) -> Result<Platform, PlatformError> {
+        Platform::open_served(config, Some(region)).await
+    }
+
+    async fn open_served(
+        config: Config,
+        only: Option<&RegionId>,
+    ) -> Result<Platform, PlatformError> {
+        if let Some(region) = only {
+            if config.region(region).is_none() {
+                return Err(PlatformError::UnknownRegion {
+                    region: region.to_string(),
+                });
+            }
+            if let Some(r) = config.regions.iter().find(|r| r.cell_addr.is_empty()) {
+                return Err(PlatformError::NoCellAddr {
+                    region: r.id.to_string(),
+                });
+            }
+        }
+        let tls = match only {
+            Some(region) => Some(crate::tls::CellTls::load(&config.data_dir, region).map_err(
+                |source| PlatformError::Tls {
+                    region: region.to_string(),
+                    source,
+                },
+            )?),
+            None => None,
+        };
         // SQLite serializes writers anyway; a few connections serve concurrent readers. A
         // PostgreSQL region gets a larger pool.
         let pool_size = |url: &str| if url.starts_with("sqlite") { 8 } else { 16 };
@@ -361,15 +423,29 @@ impl Platform {
                 .await
                 .map_err(PlatformError::Directory)?;
         let mut cells = Vec::new();
+        let mut links = Vec::new();
         for r in &config.regions {
-            cells.push(Arc::new(
-                Cell::open(r, &config, pool_size(&r.store_url)).await?,
-            ));
+            match (only, &tls) {
+                (Some(region), Some(tls)) if &r.id != region => {
+                    links.push(CellLink::Remote(Arc::new(RemoteCell::new(
+                        r.id.clone(),
+                        &r.cell_addr,
+                        tls,
+                    ))));
+                }
+                _ => {
+                    let cell = Arc::new(Cell::open(r, &config, pool_size(&r.store_url)).await?);
+                    links.push(CellLink::Local(cell.clone()));
+                    cells.push(cell);
+                }
+            }
         }
         Ok(Platform {
             config,
             directory,
             cells,
+            links,
+            tls,
             candidates: std::sync::RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             gates: Default::default(),
@@ -377,42 +453,91 @@ impl Platform {
         })
     }
 
+    /// The cells running in this process.
     pub fn cells(&self) -> &[Arc<Cell>] {
         &self.cells
     }
 
+    /// A cell running in this process.
     pub fn cell(&self, id: &RegionId) -> Option<&Arc<Cell>> {
         self.cells.iter().find(|c| c.id() == id)
     }
 
-    /// The cell that is home to residents of `country`.
-    pub fn cell_for_country(&self, country: &str) -> &Arc<Cell> {
-        let region = &self.config.region_for_country(country).id;
-        self.cell(region).unwrap_or(&self.cells[0])
+    /// A region's cell that must run in this process to act (its people's own rows are
+    /// read and written only there); a clear 503 when another process serves it.
+    pub fn local_cell(&self, id: &RegionId) -> Result<&Arc<Cell>, AppError> {
+        self.cell(id).ok_or_else(|| not_here(id))
     }
 
-    /// The home cell of a person, from the directory.
+    /// Every region's cell, local or remote.
+    pub fn links(&self) -> &[CellLink] {
+        &self.links
+    }
+
+    pub fn link(&self, id: &RegionId) -> Option<&CellLink> {
+        self.links.iter().find(|l| l.id() == id)
+    }
+
+    /// True when some regions' cells run in other processes.
+    pub fn is_split(&self) -> bool {
+        self.cells.len() < self.links.len()
+    }
+
+    /// The region this process serves (the first, when it serves all).
+    pub fn local_region(&self) -> RegionId {
+        self.cells
+            .first()
+            .map(|c| c.id().clone())
+            .unwrap_or_else(|| self.config.regions[0].id.clone())
+    }
+
+    /// The cell that is home to residents of `country`, when it runs in this process.
+    pub fn cell_for_country(&self, country: &str) -> Result<&Arc<Cell>, AppError> {
+        let region = &self.config.region_for_country(country).id;
+        self.cell(region).ok_or_else(|| not_here(region))
+    }
+
+    /// The home cell of a person, from the directory, when it runs in this process.
     pub async fn home_of(&self, user: UserId) -> Result<Option<Arc<Cell>>, AppError> {
+        match self.directory.by_id(user).await? {
+            Some(e) => Ok(Some(
+                self.cell(&e.region)
+                    .cloned()
+                    .ok_or_else(|| not_here(&e.region))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// The home cell of a person, local or remote (for public reads and deliveries).
+    pub async fn home_link(&self, user: UserId) -> Result<Option<CellLink>, AppError> {
         Ok(self
             .directory
             .by_id(user)
             .await?
-            .and_then(|e| self.cell(&e.region).cloned()))
+            .and_then(|e| self.link(&e.region).cloned()))
     }
 
     /// Finds a video in whichever cell holds it (the creator's home). Videos are public, so the
-    /// edge may look in every cell.
-    pub async fn find_video(&self, id: VideoId) -> Result<Option<(Arc<Cell>, VideoRow)>, AppError> {
+    /// edge may look in every cell. A cell that cannot be reached fails the lookup only when
+    /// no other cell holds the video.
+    pub async fn find_video(&self, id: VideoId) -> Result<Option<(CellLink, VideoRow)>, AppError> {
         let lookups = self
-            .cells
+            .links
             .iter()
-            .map(|c| async move { (c.clone(), c.store.video(id).await) });
-        for (cell, found) in futures::future::join_all(lookups).await {
-            if let Some(v) = found? {
-                return Ok(Some((cell, v)));
+            .map(|l| async move { (l.clone(), l.video(id).await) });
+        let mut failure = None;
+        for (link, found) in futures::future::join_all(lookups).await {
+            match found {
+                Ok(Some(v)) => return Ok(Some((link, v))),
+                Ok(None) => {}
+                Err(e) => failure = Some(e),
             }
         }
-        Ok(None)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
     }
 
     /// The For You candidate pool: each cell's newest and most liked published videos.
@@ -439,14 +564,26 @@ impl Platform {
         {
             return Ok(pool);
         }
-        let mut pool: Vec<(Arc<Cell>, VideoRow)> = Vec::new();
+        let mut pool: Vec<(CellLink, VideoRow)> = Vec::new();
         let mut seen = HashSet::new();
-        for cell in &self.cells {
-            let recent = cell.store.recent_videos(CANDIDATES_PER_CELL).await?;
-            let top = cell.store.top_videos(CANDIDATES_PER_CELL).await?;
+        for link in &self.links {
+            // A region that cannot be reached contributes nothing this time.
+            let lists = async {
+                let recent = link.recent_videos(CANDIDATES_PER_CELL).await?;
+                let top = link.top_videos(CANDIDATES_PER_CELL).await?;
+                Ok::<_, AppError>((recent, top))
+            };
+            let (recent, top) = match lists.await {
+                Ok(lists) => lists,
+                Err(e @ AppError::Unreachable { .. }) => {
+                    tracing::warn!(error = %e, "candidate pool without this region");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             for v in recent.into_iter().chain(top) {
                 if seen.insert(v.id) {
-                    pool.push((cell.clone(), v));
+                    pool.push((link.clone(), v));
                 }
             }
         }
@@ -455,12 +592,19 @@ impl Platform {
         let now = reelm_core::now_ms();
         let min_viewers = i64::from(self.config.feed.trending_min_viewers);
         let mut trending: Vec<VideoId> = Vec::new();
-        for cell in &self.cells {
-            for (id, _) in
-                cell.events
-                    .state
-                    .trending(now, min_viewers, CANDIDATES_PER_CELL as usize)
+        for link in &self.links {
+            let list = match link
+                .trending(now, min_viewers, CANDIDATES_PER_CELL as usize)
+                .await
             {
+                Ok(list) => list,
+                Err(e @ AppError::Unreachable { .. }) => {
+                    tracing::warn!(error = %e, "candidate pool without this region's trending");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for (id, _) in list {
                 if !seen.contains(&id) {
                     trending.push(id);
                 }
@@ -514,19 +658,28 @@ impl Platform {
         self.gates.read().map(|g| g.clone()).unwrap_or_default()
     }
 
-    /// The published videos among `ids`, from whichever cells hold them.
+    /// The published videos among `ids`, from whichever cells hold them (a region that
+    /// cannot be reached contributes none).
     pub async fn published_videos(
         &self,
         ids: &[VideoId],
-    ) -> Result<Vec<(Arc<Cell>, VideoRow)>, AppError> {
+    ) -> Result<Vec<(CellLink, VideoRow)>, AppError> {
         let mut out = Vec::new();
         if ids.is_empty() {
             return Ok(out);
         }
-        for cell in &self.cells {
-            for v in cell.store.videos(ids).await? {
+        for link in &self.links {
+            let rows = match link.videos(ids).await {
+                Ok(rows) => rows,
+                Err(e @ AppError::Unreachable { .. }) => {
+                    tracing::warn!(error = %e, "videos of this region left out");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for v in rows {
                 if v.status == "published" {
-                    out.push((cell.clone(), v));
+                    out.push((link.clone(), v));
                 }
             }
         }

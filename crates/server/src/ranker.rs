@@ -200,9 +200,14 @@ pub async fn train(p: &Platform, cell: &Cell) -> Result<Option<RegionRanker>, Ap
     ids.dedup();
     let mut videos: HashMap<VideoId, VideoRow> = HashMap::new();
     for chunk in ids.chunks(500) {
-        for c in p.cells() {
-            for v in c.store.videos(chunk).await? {
-                videos.insert(v.id, v);
+        for link in p.links() {
+            match link.videos(chunk).await {
+                Ok(rows) => videos.extend(rows.into_iter().map(|v| (v.id, v))),
+                // Events on videos of a region out of reach are left out of this training.
+                Err(e @ AppError::Unreachable { .. }) => {
+                    tracing::warn!(error = %e, "training without this region's video metadata");
+                }
+                Err(e) => return Err(e),
             }
         }
     }

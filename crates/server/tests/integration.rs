@@ -7,6 +7,8 @@ mod common;
 
 #[path = "integration/accounts.rs"]
 mod accounts;
+#[path = "integration/cells.rs"]
+mod cells;
 #[path = "integration/encryption.rs"]
 mod encryption;
 #[path = "integration/erasure.rs"]

@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, Row};
 
 /// A position in a list ordered by `(created_at, id)` descending: the next page holds the rows
 /// strictly before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Keyset {
     pub at: i64,
     pub id: i64,
@@ -50,7 +50,7 @@ pub struct AccountRow {
     pub wrapped_key: Vec<u8>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ProfileRow {
     pub user_id: UserId,
     pub handle: String,
@@ -63,7 +63,7 @@ pub struct ProfileRow {
     pub created_at: i64,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VideoRow {
     pub id: VideoId,
     pub creator_id: UserId,
@@ -92,7 +92,7 @@ impl VideoRow {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CommentRow {
     pub id: CommentId,
     pub video_id: VideoId,
@@ -111,7 +111,7 @@ pub struct MediaObjectRow {
 }
 
 /// Signed changes to a video's public counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VideoCounterDelta {
     pub likes: i64,
     pub comments: i64,
@@ -119,7 +119,7 @@ pub struct VideoCounterDelta {
 }
 
 /// Signed changes to a profile's public counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProfileCounterDelta {
     pub followers: i64,
     pub following: i64,

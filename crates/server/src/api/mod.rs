@@ -2,6 +2,7 @@
 //! into clear 4xx answers.
 
 pub mod accounts;
+pub mod cells;
 pub mod model;
 pub mod operators;
 pub mod regions;
@@ -86,6 +87,12 @@ pub fn router(platform: Arc<Platform>) -> Router {
     Router::new()
         .nest("/api", api)
         .merge(crate::web::router())
+        // When some cells run in other processes, a request of a person homed elsewhere is
+        // sent to their home cell before any handler runs.
+        .layer(axum::middleware::from_fn_with_state(
+            platform.clone(),
+            cells::route_home,
+        ))
         .with_state(platform)
         .layer(tower_http::trace::TraceLayer::new_for_http())
 }

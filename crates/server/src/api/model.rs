@@ -38,7 +38,7 @@ pub struct ProfileJson {
     pub followed_by_me: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct PersonRef {
     pub id: UserId,
     pub handle: String,

@@ -4,6 +4,7 @@ use super::{ApiJson, ApiQuery, PageQuery, json, parse_id};
 use crate::auth::{MaybeViewer, Viewer};
 use crate::cursor;
 use crate::error::AppError;
+use crate::link::CellLink;
 use crate::ops::videos::{self as ops, Upload};
 use crate::platform::Platform;
 use axum::Json;
@@ -114,7 +115,7 @@ pub async fn upload(
         ));
     }
     let row = ops::upload(&p, v.user, &v.home, up).await?;
-    let video = ops::hydrate(Some(&v), vec![(v.home.clone(), row)])
+    let video = ops::hydrate(Some(&v), vec![(CellLink::Local(v.home.clone()), row)])
         .await?
         .remove(0);
     Ok(json(StatusCode::CREATED, video))
@@ -135,27 +136,39 @@ pub async fn get(
 
 /// Streams the video with HTTP range support, which browsers need to start playing before the
 /// download ends and to seek.
+/// The video's media, from the media store of the cell that holds it; when that cell runs in
+/// another process the request is sent there and the answer streamed back.
 pub async fn media(
     State(p): State<Arc<Platform>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    request: axum::extract::Request,
 ) -> Result<Response, AppError> {
     let id: VideoId = parse_id(&id, "video")?;
-    let (cell, row) = ops::get_video(&p, id).await?;
-    serve_object(&cell.media, &row.media_key, "video/mp4", &headers).await
+    let (link, row) = ops::get_video(&p, id).await?;
+    match link {
+        CellLink::Local(cell) => {
+            serve_object(&cell.media, &row.media_key, "video/mp4", request.headers()).await
+        }
+        CellLink::Remote(remote) => Ok(remote.forward(request, &p.local_region()).await),
+    }
 }
 
 pub async fn poster(
     State(p): State<Arc<Platform>>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    request: axum::extract::Request,
 ) -> Result<Response, AppError> {
     let id: VideoId = parse_id(&id, "video")?;
-    let (cell, row) = ops::get_video(&p, id).await?;
+    let (link, row) = ops::get_video(&p, id).await?;
     let key = row
         .poster_key
         .ok_or_else(|| AppError::user(ErrorCode::NotFound, "this video has no poster"))?;
-    serve_object(&cell.media, &key, "image/jpeg", &headers).await
+    match link {
+        CellLink::Local(cell) => {
+            serve_object(&cell.media, &key, "image/jpeg", request.headers()).await
+        }
+        CellLink::Remote(remote) => Ok(remote.forward(request, &p.local_region()).await),
+    }
 }
 
 async fn serve_object(

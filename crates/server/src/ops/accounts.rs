@@ -78,7 +78,7 @@ pub async fn create_account(
     country: &str,
     display_name: &str,
 ) -> Result<UserId, AppError> {
-    let cell = p.cell_for_country(country).clone();
+    let cell = p.cell_for_country(country)?.clone();
     let user = UserId::new();
     let now = reelm_core::now_ms();
     let entry = DirectoryEntry {
@@ -161,6 +161,7 @@ pub async fn log_in(p: &Platform, req: LogIn) -> Result<NewSession, AppError> {
     let handle = validate::handle(&req.handle).unwrap_or_default();
     let entry = p.directory.by_handle(&handle).await?;
     let account = match &entry {
+        // The edge sends a login to the handle's home cell (see `api::cells::route_home`).
         Some(e) => match p.cell(&e.region) {
             Some(cell) => cell.store.account(e.user_id).await?,
             None => None,

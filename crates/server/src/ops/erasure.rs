@@ -109,7 +109,7 @@ pub async fn erase(p: &Platform, user: UserId) -> Result<ErasureReceipt, AppErro
     // follower; the videos they liked or commented on lose those likes and comments.
     let own: HashSet<_> = plan.videos.iter().copied().collect();
     for followee in &plan.followees {
-        if let Some(cell) = p.home_of(*followee).await? {
+        if let Some(cell) = p.home_link(*followee).await? {
             gateway::profile_counters(
                 &home,
                 &cell,
@@ -159,6 +159,7 @@ pub async fn erase(p: &Platform, user: UserId) -> Result<ErasureReceipt, AppErro
     for hash in &plan.session_hashes {
         home.cache.sessions.invalidate(hash);
     }
+    // (The cells of this process; another process's caches expire within seconds.)
     for cell in p.cells() {
         cell.cache.followees.invalidate(&user);
         cell.cache.creator_videos.invalidate(&user);

@@ -8,13 +8,13 @@ use crate::api::model::{FeedItem, FeedPage, Page, Reason};
 use crate::auth::Viewer;
 use crate::cursor;
 use crate::error::AppError;
+use crate::link::CellLink;
 use crate::ops::videos::hydrate;
 use crate::platform::{CandidatePool, Cell, Platform};
 use reelm_core::{RegionId, UserId, VideoId};
 use reelm_store::{Keyset, VideoRow};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 /// At most this many followed accounts are read per page; the rest would not fit one query.
 const MAX_FOLLOWEES: usize = 5000;
@@ -37,11 +37,10 @@ pub async fn following(
     let before = |v: &VideoRow| (v.created_at, v.id.0) < (after.at, after.id);
     // Serve from each cell's in-memory lists of creators' newest videos. A list that is full
     // may have older videos beyond it: remember the oldest position it vouches for.
-    let mut merged: Vec<(Arc<Cell>, VideoRow)> = Vec::new();
+    let mut merged: Vec<(CellLink, VideoRow)> = Vec::new();
     let mut exact_down_to = (i64::MIN, i64::MIN);
-    for cell in p.cells() {
-        for creator in followees {
-            let videos = cell.creator_videos(*creator).await?;
+    for link in p.links() {
+        for videos in link.creator_videos(followees).await? {
             if videos.len() >= crate::cache::CREATOR_VIDEOS_CAP
                 && let Some(oldest) = videos.last()
             {
@@ -51,7 +50,7 @@ pub async fn following(
                 videos
                     .iter()
                     .filter(|v| before(v))
-                    .map(|v| (cell.clone(), v.clone())),
+                    .map(|v| (link.clone(), v.clone())),
             );
         }
     }
@@ -63,12 +62,9 @@ pub async fn following(
     if cache_may_miss && page_end.is_none_or(|end| end < exact_down_to) {
         // The page reaches past what memory holds for a prolific creator: ask the stores.
         merged.clear();
-        for cell in p.cells() {
-            let rows = cell
-                .store
-                .videos_by_creators(followees, after, limit + 1)
-                .await?;
-            merged.extend(rows.into_iter().map(|v| (cell.clone(), v)));
+        for link in p.links() {
+            let rows = link.videos_by_creators(followees, after, limit + 1).await?;
+            merged.extend(rows.into_iter().map(|v| (link.clone(), v)));
         }
         merged.sort_by_key(|(_, v)| std::cmp::Reverse((v.created_at, v.id.0)));
     }
@@ -288,8 +284,7 @@ async fn trending(
             _ => reason(&pool[*i].1, now),
         })
         .collect();
-    let rows: Vec<(Arc<Cell>, VideoRow)> =
-        ranked.iter().map(|(i, _, _)| pool[*i].clone()).collect();
+    let rows: Vec<(CellLink, VideoRow)> = ranked.iter().map(|(i, _, _)| pool[*i].clone()).collect();
     let videos = hydrate(viewer, rows).await?;
     let items = videos
         .into_iter()
@@ -395,7 +390,7 @@ async fn personal(
     missing.truncate(MAX_EXTRA_CANDIDATES);
     let missing: Vec<VideoId> = missing.into_iter().map(|(v, _)| v).collect();
     let extra = p.published_videos(&missing).await?;
-    let candidates: Vec<&(Arc<Cell>, VideoRow)> = pool.iter().chain(extra.iter()).collect();
+    let candidates: Vec<&(CellLink, VideoRow)> = pool.iter().chain(extra.iter()).collect();
 
     // The region's trained ranker when there is one; hand-set weights until then.
     let model = ranker
@@ -554,7 +549,7 @@ async fn personal(
                 .any(|(_, why)| matches!(why, Why::CoEngaged(Some(seed)) if seed == id))
         })
         .collect();
-    let rows: Vec<(Arc<Cell>, VideoRow)> =
+    let rows: Vec<(CellLink, VideoRow)> =
         picked.iter().map(|(i, _)| candidates[*i].clone()).collect();
     let general: Vec<Reason> = rows.iter().map(|(_, v)| reason(v, now)).collect();
     let region = viewer.home.id().to_string();

@@ -936,7 +936,9 @@ pub async fn read_personal(
 ) -> Result<PersonalData, AppError> {
     let not_found = || AppError::user(ErrorCode::NotFound, format!("person {handle:?} not found"));
     let entry = p.directory.by_handle(handle).await?.ok_or_else(not_found)?;
-    let home = p.cell(&entry.region).cloned().ok_or_else(not_found)?;
+    // The person's cell decides and logs the access; with cells in separate processes this
+    // request must reach the process serving the person's region.
+    let home = p.local_cell(&entry.region)?.clone();
     let purpose = q.purpose.unwrap_or_default();
     let ticket = q.ticket.unwrap_or_default();
     let grant = if op.row.home_region != home.id().as_str() {
@@ -1060,10 +1062,7 @@ pub async fn request_break_glass(
             format!("person {:?} not found", req.handle),
         )
     })?;
-    let home = p
-        .cell(&entry.region)
-        .cloned()
-        .ok_or_else(|| AppError::Internal("person without home cell".into()))?;
+    let home = p.local_cell(&entry.region)?.clone();
     if op.row.home_region == home.id().as_str() {
         return Err(AppError::user(
             ErrorCode::ValidationFailed,

@@ -5,19 +5,20 @@ use crate::auth::Viewer;
 use crate::cursor;
 use crate::error::AppError;
 use crate::gateway;
+use crate::link::CellLink;
 use crate::ops::videos::hydrate;
-use crate::platform::{Cell, Platform};
+use crate::platform::Platform;
 use crate::policy::PURPOSE_PUBLIC_COUNTER;
 use reelm_core::{ErrorCode, UserId, validate};
 use reelm_store::{Keyset, ProfileCounterDelta};
-use std::sync::Arc;
 
-/// Finds a person by handle: their id and home cell.
-pub async fn resolve_handle(p: &Platform, handle: &str) -> Result<(UserId, Arc<Cell>), AppError> {
+/// Finds a person by handle: their id and home cell (local or remote: only public reads and
+/// gateway deliveries go to it).
+pub async fn resolve_handle(p: &Platform, handle: &str) -> Result<(UserId, CellLink), AppError> {
     let not_found = || AppError::user(ErrorCode::NotFound, format!("no one is called @{handle}"));
     let h = validate::handle(handle).map_err(|_| not_found())?;
     let entry = p.directory.by_handle(&h).await?.ok_or_else(not_found)?;
-    let cell = p.cell(&entry.region).cloned().ok_or_else(not_found)?;
+    let cell = p.link(&entry.region).cloned().ok_or_else(not_found)?;
     Ok((entry.user_id, cell))
 }
 
@@ -28,7 +29,6 @@ pub async fn profile(
 ) -> Result<ProfileJson, AppError> {
     let (user, cell) = resolve_handle(p, handle).await?;
     let pr = cell
-        .store
         .profile(user)
         .await?
         .ok_or_else(|| AppError::user(ErrorCode::NotFound, "profile not found"))?;
@@ -65,10 +65,7 @@ pub async fn videos_of(
         }
         None => Keyset::START,
     };
-    let mut rows = cell
-        .store
-        .videos_by_creators(&[user], after, limit + 1)
-        .await?;
+    let mut rows = cell.videos_by_creators(&[user], after, limit + 1).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more {
@@ -131,7 +128,6 @@ pub async fn set_follow(
         .await?;
     }
     let count = cell
-        .store
         .profile(target)
         .await?
         .map(|p| p.follower_count)

@@ -6,6 +6,7 @@ use crate::cursor;
 use crate::error::AppError;
 use crate::events::NewEvent;
 use crate::gateway;
+use crate::link::CellLink;
 use crate::platform::{Cell, Platform};
 use crate::policy::PURPOSE_PUBLIC_COUNTER;
 use reelm_core::{CommentId, ErrorCode, UserId, VideoId, validate};
@@ -99,9 +100,9 @@ impl AppError {
 /// creator's cell, `liked_by_me` from the viewer's home cell.
 pub async fn hydrate(
     viewer: Option<&Viewer>,
-    rows: Vec<(Arc<Cell>, VideoRow)>,
+    rows: Vec<(CellLink, VideoRow)>,
 ) -> Result<Vec<VideoJson>, AppError> {
-    let mut by_cell: HashMap<String, (Arc<Cell>, Vec<UserId>)> = HashMap::new();
+    let mut by_cell: HashMap<String, (CellLink, Vec<UserId>)> = HashMap::new();
     for (cell, v) in &rows {
         by_cell
             .entry(cell.id().to_string())
@@ -155,7 +156,7 @@ pub async fn hydrate(
         .collect())
 }
 
-pub async fn get_video(p: &Platform, id: VideoId) -> Result<(Arc<Cell>, VideoRow), AppError> {
+pub async fn get_video(p: &Platform, id: VideoId) -> Result<(CellLink, VideoRow), AppError> {
     match p.find_video(id).await? {
         Some((cell, v)) if v.status == "published" => Ok((cell, v)),
         _ => Err(AppError::user(
@@ -280,31 +281,26 @@ pub async fn list_comments(
         }
         None => Keyset::START,
     };
-    let mut merged: Vec<(Arc<Cell>, CommentRow)> = Vec::new();
-    for cell in p.cells() {
-        for c in cell.store.comments_on(id, after, limit + 1).await? {
-            merged.push((cell.clone(), c));
+    let mut merged: Vec<(CellLink, CommentRow)> = Vec::new();
+    for link in p.links() {
+        for c in link.comments_on(id, after, limit + 1).await? {
+            merged.push((link.clone(), c));
         }
     }
     merged.sort_by_key(|(_, c)| std::cmp::Reverse((c.created_at, c.id.0)));
     let more = merged.len() as i64 > limit;
     merged.truncate(limit as usize);
     let mut people: HashMap<UserId, PersonRef> = HashMap::new();
-    for cell in p.cells() {
-        let ids: Vec<UserId> = merged
+    for link in p.links() {
+        let mut ids: Vec<UserId> = merged
             .iter()
-            .filter(|(c, _)| c.id() == cell.id())
+            .filter(|(c, _)| c.id() == link.id())
             .map(|(_, r)| r.author_id)
             .collect();
-        for pr in cell.store.profiles(&ids).await? {
-            people.insert(
-                pr.user_id,
-                PersonRef {
-                    id: pr.user_id,
-                    handle: pr.handle,
-                    display_name: pr.display_name,
-                },
-            );
+        ids.sort();
+        ids.dedup();
+        for pr in link.people(&ids).await? {
+            people.insert(pr.id, pr);
         }
     }
     let next_cursor = if more {

@@ -264,7 +264,7 @@ pub struct Client {
 }
 
 impl Client {
-    fn new(base: &str, jar: Arc<Jar>) -> Client {
+    pub fn new(base: &str, jar: Arc<Jar>) -> Client {
         let http = reqwest::Client::builder()
             .cookie_provider(jar)
             .build()
