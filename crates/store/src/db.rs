@@ -38,6 +38,9 @@ impl StoreError {
     }
 }
 
+/// The PostgreSQL advisory lock key migrations hold ("reelm" in ASCII).
+const MIGRATION_LOCK: i64 = 0x7265_656c_6d;
+
 /// A connection pool to one database (a cell's or the directory's).
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -103,32 +106,73 @@ impl Db {
         Ok(db)
     }
 
+    /// Applies the migrations not yet applied. Several processes may open the same store at
+    /// once (cells in separate processes share the directory): on PostgreSQL they serialize
+    /// on an advisory lock; on SQLite each migration first claims its version in
+    /// `schema_migrations`, which waits for a concurrent writer's commit and then finds the
+    /// version taken.
     async fn migrate(&self, migrations: &[Migration]) -> Result<(), StoreError> {
+        // All on one connection: a PostgreSQL advisory lock belongs to its session.
+        let mut conn = self.pool.acquire().await?;
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await?;
+        }
+        let result = self.migrate_on(&mut conn, migrations).await;
+        if self.dialect == Dialect::Postgres {
+            // Released with the session anyway; unlock so the pooled connection is clean.
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(MIGRATION_LOCK)
+                .execute(&mut *conn)
+                .await?;
+        }
+        result
+    }
+
+    async fn migrate_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        migrations: &[Migration],
+    ) -> Result<(), StoreError> {
+        use sqlx::Connection;
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         let applied: Vec<i64> = sqlx::query("SELECT version FROM schema_migrations")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *conn)
             .await?
             .iter()
             .map(|r| r.get::<i64, _>(0))
             .collect();
         for m in migrations.iter().filter(|m| !applied.contains(&m.version)) {
+            let mut tx = conn.begin().await?;
+            // Claim the version before changing the schema (see `migrate`).
+            let claimed =
+                sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                    .bind(m.version)
+                    .bind(reelm_core::now_ms())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from_sqlx);
+            match claimed {
+                Ok(_) => {}
+                Err(StoreError::Unique(_)) => {
+                    tx.rollback().await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
             tracing::info!(version = m.version, name = m.name, "applying migration");
-            let mut tx = self.pool.begin().await?;
             for statement in m.statements {
                 let sql = schema::render(statement, self.dialect);
                 sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
-                .bind(m.version)
-                .bind(reelm_core::now_ms())
-                .execute(&mut *tx)
-                .await?;
             tx.commit().await?;
         }
         Ok(())

@@ -432,3 +432,32 @@ async fn erasure_deletes_every_owned_row_key_first_and_keeps_a_receipt() {
         assert_eq!(s.account(b).await.unwrap().unwrap().key_id, "eu-k2");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn processes_opening_one_store_at_once_migrate_it_once() {
+    // Cells in separate processes share the directory and may all start at the same moment.
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = vec![format!("sqlite://{}/directory.db", dir.path().display())];
+    if let Ok(base) = std::env::var("REELM_TEST_POSTGRES_URL") {
+        urls.push(
+            testing::fresh_postgres_database(&base, "reelm_store_test")
+                .await
+                .unwrap(),
+        );
+    }
+    for url in urls {
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { DirectoryStore::open(&url, 2).await })
+            })
+            .collect();
+        for opened in opens {
+            let d = opened
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert_eq!(d.count().await.unwrap(), 0);
+        }
+    }
+}
