@@ -322,7 +322,8 @@ impl RemoteCell {
         self.call(Method::GET, path, Body::empty()).await
     }
 
-    async fn post<T: DeserializeOwned>(
+    /// POSTs `body` to the cell interface's `path` (relative to `/cell/v1/<region>/`).
+    pub async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &serde_json::Value,

@@ -39,7 +39,7 @@ impl StoreError {
 }
 
 /// The PostgreSQL advisory lock key migrations hold ("reelm" in ASCII).
-const MIGRATION_LOCK: i64 = 0x7265_656c_6d;
+const MIGRATION_LOCK: i64 = 0x0072_6565_6c6d;
 
 /// A connection pool to one database (a cell's or the directory's).
 #[derive(Clone, Debug)]

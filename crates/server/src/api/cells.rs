@@ -60,7 +60,9 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/profiles/{id}", get(profile))
         .route("/deliver/video-counters", post(deliver_video_counters))
         .route("/deliver/profile-counters", post(deliver_profile_counters))
-        .route("/deliver/aggregates", post(deliver_aggregates));
+        .route("/deliver/aggregates", post(deliver_aggregates))
+        .route("/operator/read", post(operator_read))
+        .route("/operator/break-glass", post(operator_break_glass));
     Router::new()
         .nest("/cell/v1/{region}", cell)
         .with_state(platform.clone())
@@ -352,6 +354,68 @@ async fn deliver_aggregates(
         .import_aggregates(&peer.0, d.shared)
         .await?;
     Ok(Json(serde_json::json!({})).into_response())
+}
+
+// ---- operators of other regions -----------------------------------------------------------
+
+/// The operator a peer cell vouches for: only one of the peer's own region.
+fn vouched(peer: &Peer, op: &crate::ops::operators::OperatorClaim) -> Result<(), AppError> {
+    if op.home_region == peer.0.as_str() {
+        Ok(())
+    } else {
+        Err(AppError::user(
+            ErrorCode::Forbidden,
+            format!(
+                "cell {} may speak only for its own operators, not for one of {}",
+                peer.0, op.home_region
+            ),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+struct OperatorRead {
+    operator: crate::ops::operators::OperatorClaim,
+    person: UserId,
+    purpose: String,
+    ticket: String,
+}
+
+/// An operator of the peer's region reads a person of this cell: decided by this cell's
+/// Cedar policy and logged in the person's access log here, exactly as in one process.
+async fn operator_read(
+    State(p): State<Arc<Platform>>,
+    peer: Peer,
+    Path(region): RegionPath,
+    ApiJson(q): ApiJson<OperatorRead>,
+) -> Result<Response, AppError> {
+    let cell = here(&p, &region).await?;
+    vouched(&peer, &q.operator)?;
+    let data =
+        crate::ops::operators::read_personal_in(&cell, &q.operator, q.person, q.purpose, q.ticket)
+            .await?;
+    Ok(Json(data).into_response())
+}
+
+#[derive(Deserialize)]
+struct OperatorBreakGlass {
+    operator: crate::ops::operators::OperatorClaim,
+    person: UserId,
+    request: crate::ops::operators::BreakGlassRequest,
+}
+
+async fn operator_break_glass(
+    State(p): State<Arc<Platform>>,
+    peer: Peer,
+    Path(region): RegionPath,
+    ApiJson(q): ApiJson<OperatorBreakGlass>,
+) -> Result<Response, AppError> {
+    let cell = here(&p, &region).await?;
+    vouched(&peer, &q.operator)?;
+    let grant =
+        crate::ops::operators::request_break_glass_in(&cell, &q.operator, q.person, q.request)
+            .await?;
+    Ok(Json(grant).into_response())
 }
 
 // ---- the edge: send a request to the person's home cell -----------------------------------

@@ -10,6 +10,7 @@
 use crate::auth;
 use crate::error::AppError;
 use crate::ledger::hash32;
+use crate::link::CellLink;
 use crate::platform::{Cell, Platform};
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
@@ -296,6 +297,28 @@ pub fn ops_cookie(region: &RegionId, token: &str, secure: bool) -> String {
 pub struct Operator {
     pub row: OperatorRow,
     pub home: Arc<Cell>,
+}
+
+/// Who an operator is, as their home cell vouches for them to another region's cell (over
+/// mutual TLS, which tells the receiving cell which region vouches: it accepts a claim only
+/// for an operator of that region).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OperatorClaim {
+    pub operator_id: i64,
+    pub name: String,
+    pub role: String,
+    pub home_region: String,
+}
+
+impl Operator {
+    pub fn claim(&self) -> OperatorClaim {
+        OperatorClaim {
+            operator_id: self.row.operator_id,
+            name: self.row.name.clone(),
+            role: self.row.role.clone(),
+            home_region: self.row.home_region.clone(),
+        }
+    }
 }
 
 impl axum::extract::FromRequestParts<Arc<Platform>> for Operator {
@@ -910,7 +933,7 @@ pub async fn verify_access_logs(
 }
 
 /// The person's decrypted account fields, on an allowed read.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PersonalData {
     pub id: String,
     pub handle: String,
@@ -928,6 +951,8 @@ pub struct PersonalQuery {
 
 /// Decides an operator's read of `handle`'s personal data with Cedar, logs the decision in the
 /// person's home cell, then answers the data (allow) or 403 `forbidden` with the reason (deny).
+/// The person's cell decides, wherever it runs: in this process, or in another one reached
+/// over mutual TLS.
 pub async fn read_personal(
     p: &Platform,
     op: &Operator,
@@ -936,16 +961,41 @@ pub async fn read_personal(
 ) -> Result<PersonalData, AppError> {
     let not_found = || AppError::user(ErrorCode::NotFound, format!("person {handle:?} not found"));
     let entry = p.directory.by_handle(handle).await?.ok_or_else(not_found)?;
-    // The person's cell decides and logs the access; with cells in separate processes this
-    // request must reach the process serving the person's region.
-    let home = p.local_cell(&entry.region)?.clone();
     let purpose = q.purpose.unwrap_or_default();
     let ticket = q.ticket.unwrap_or_default();
-    let grant = if op.row.home_region != home.id().as_str() {
+    match p.link(&entry.region).ok_or_else(not_found)? {
+        CellLink::Local(home) => {
+            read_personal_in(home, &op.claim(), entry.user_id, purpose, ticket).await
+        }
+        CellLink::Remote(remote) => {
+            remote
+                .post(
+                    "operator/read",
+                    &serde_json::json!({
+                        "operator": op.claim(),
+                        "person": entry.user_id,
+                        "purpose": purpose,
+                        "ticket": ticket,
+                    }),
+                )
+                .await
+        }
+    }
+}
+
+/// [`read_personal`] in the person's home cell `home`.
+pub async fn read_personal_in(
+    home: &Cell,
+    op: &OperatorClaim,
+    person: UserId,
+    purpose: String,
+    ticket: String,
+) -> Result<PersonalData, AppError> {
+    let grant = if op.home_region != home.id().as_str() {
         home.store
             .active_grant(
-                entry.user_id,
-                op.row.operator_id,
+                person,
+                op.operator_id,
                 &purpose,
                 &ticket,
                 reelm_core::now_ms(),
@@ -955,10 +1005,10 @@ pub async fn read_personal(
         None
     };
     let mut decision = OperatorPolicy::embedded().decide(&AccessRequest {
-        operator_id: op.row.operator_id,
-        role: &op.row.role,
-        operator_region: &op.row.home_region,
-        person: entry.user_id,
+        operator_id: op.operator_id,
+        role: &op.role,
+        operator_region: &op.home_region,
+        person,
         person_region: home.id().as_str(),
         purpose: &purpose,
         ticket: &ticket,
@@ -977,10 +1027,10 @@ pub async fn read_personal(
         );
     }
     let record = AccessRecord {
-        operator_id: op.row.operator_id.to_string(),
-        operator: op.row.name.clone(),
-        role: op.row.role.clone(),
-        operator_region: op.row.home_region.clone(),
+        operator_id: op.operator_id.to_string(),
+        operator: op.name.clone(),
+        role: op.role.clone(),
+        operator_region: op.home_region.clone(),
         region: home.id().to_string(),
         purpose,
         ticket,
@@ -988,13 +1038,13 @@ pub async fn read_personal(
         reason: decision.reason.clone(),
     };
     // Logged before anything is read: no access without a trace.
-    append_access(&home, entry.user_id, &record).await?;
+    append_access(home, person, &record).await?;
     if !decision.allowed {
         return Err(AppError::user(ErrorCode::Forbidden, decision.reason));
     }
-    let me = crate::ops::accounts::me(&home, entry.user_id).await?;
+    let me = crate::ops::accounts::me(home, person).await?;
     Ok(PersonalData {
-        id: entry.user_id.to_string(),
+        id: person.to_string(),
         handle: me.handle,
         region: me.region,
         email: me.email,
@@ -1008,7 +1058,7 @@ pub async fn read_personal(
 /// How long an approved break-glass grant lasts.
 pub const BREAK_GLASS_TTL_MS: i64 = 3600 * 1000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct BreakGlassRequest {
     pub handle: String,
     pub purpose: String,
@@ -1016,7 +1066,7 @@ pub struct BreakGlassRequest {
 }
 
 /// A break-glass grant as the API shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GrantJson {
     pub id: String,
     pub person: String,
@@ -1056,14 +1106,44 @@ pub async fn request_break_glass(
     op: &Operator,
     req: BreakGlassRequest,
 ) -> Result<GrantJson, AppError> {
-    let entry = p.directory.by_handle(&req.handle).await?.ok_or_else(|| {
+    let not_found = || {
         AppError::user(
             ErrorCode::NotFound,
             format!("person {:?} not found", req.handle),
         )
-    })?;
-    let home = p.local_cell(&entry.region)?.clone();
-    if op.row.home_region == home.id().as_str() {
+    };
+    let entry = p
+        .directory
+        .by_handle(&req.handle)
+        .await?
+        .ok_or_else(not_found)?;
+    match p.link(&entry.region).ok_or_else(not_found)? {
+        CellLink::Local(home) => {
+            request_break_glass_in(home, &op.claim(), entry.user_id, req).await
+        }
+        CellLink::Remote(remote) => {
+            remote
+                .post(
+                    "operator/break-glass",
+                    &serde_json::json!({
+                        "operator": op.claim(),
+                        "person": entry.user_id,
+                        "request": req,
+                    }),
+                )
+                .await
+        }
+    }
+}
+
+/// [`request_break_glass`] in the person's home cell `home`.
+pub async fn request_break_glass_in(
+    home: &Cell,
+    op: &OperatorClaim,
+    person: UserId,
+    req: BreakGlassRequest,
+) -> Result<GrantJson, AppError> {
+    if op.home_region == home.id().as_str() {
         return Err(AppError::user(
             ErrorCode::ValidationFailed,
             "break-glass is for another jurisdiction; this person is in your region",
@@ -1080,9 +1160,9 @@ pub async fn request_break_glass(
     }
     let g = reelm_store::GrantRow {
         grant_id: reelm_core::ids::next_id(),
-        person_id: entry.user_id,
-        requester_id: op.row.operator_id,
-        requester_region: op.row.home_region.clone(),
+        person_id: person,
+        requester_id: op.operator_id,
+        requester_region: op.home_region.clone(),
         purpose: req.purpose,
         ticket: req.ticket,
         created_at: reelm_core::now_ms(),

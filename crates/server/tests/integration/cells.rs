@@ -329,3 +329,87 @@ async fn talk(
     }
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
+
+/// Signs `op` in at `edge` (password + TOTP) and returns the client with its `reelm_ops` cookie.
+async fn ops_login(
+    split: &Split,
+    edge: &str,
+    op: &reelm_server::ops::operators::NewOperator,
+) -> Client {
+    let c = split.anon(edge);
+    let code = reelm_server::ops::operators::totp_code(
+        &op.totp_secret,
+        (reelm_core::now_ms() / 1000) as u64,
+    )
+    .unwrap();
+    let r = c
+        .post(
+            "/api/ops/login",
+            &serde_json::json!({"name": op.name, "region": op.region, "password": op.password, "totp": code}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "operator login at {edge}: {}", r.text());
+    c
+}
+
+#[tokio::test]
+async fn operators_reach_people_of_other_regions_only_through_their_cell() {
+    use reelm_server::ops::operators::add_operator;
+    let split = Split::start().await;
+    let ann = split.signup("us", "ann_glass", "US").await;
+    // An EU support operator (EU process) and a US privacy officer (US process).
+    let erin = add_operator(split.platform("eu"), "eu", "erin.support", "support")
+        .await
+        .unwrap();
+    let pat = add_operator(split.platform("us"), "us", "pat.privacy", "privacy_officer")
+        .await
+        .unwrap();
+    // Erin signs in at the US edge: her login goes to her own (EU) cell.
+    let erin = ops_login(&split, "us", &erin).await;
+    let pat = ops_login(&split, "us", &pat).await;
+    let read = "/api/ops/people/ann_glass/personal?purpose=legal_request&ticket=LEG-3";
+
+    // Without break-glass the US cell's policy denies, and logs the denial with Ann.
+    crate::common::assert_error(&erin.get(read).await, 403, "forbidden");
+    let log = ann.all_pages("/api/me/access-log", 10).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["decision"], "deny");
+    assert_eq!(log[0]["operator_region"], "eu");
+
+    // Break-glass: requested from the EU process, kept in the US cell, approved there.
+    let r = erin
+        .post(
+            "/api/ops/break-glass",
+            &serde_json::json!({"handle": "ann_glass", "purpose": "legal_request", "ticket": "LEG-3"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let r = pat
+        .post_empty(&format!("/api/ops/break-glass/{id}/approve"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = erin.get(read).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["email"], "ann_glass@example.org");
+    let log = ann.all_pages("/api/me/access-log", 10).await;
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0]["decision"], "allow");
+
+    // A cell speaks only for its own operators: the EU certificate cannot vouch for a US one.
+    let us = RegionId::new("us").unwrap();
+    let eu = RegionId::new("eu").unwrap();
+    let eu_tls = reelm_server::tls::CellTls::load(split.dir.path(), &eu).unwrap();
+    let link = reelm_server::link::RemoteCell::new(us.clone(), &split.cell_addr["us"], &eu_tls);
+    let forged = link
+        .post::<serde_json::Value>(
+            "operator/read",
+            &serde_json::json!({
+                "operator": {"operator_id": 1, "name": "pat.privacy", "role": "privacy_officer", "home_region": "us"},
+                "person": ann.id, "purpose": "support_ticket", "ticket": "SUP-1",
+            }),
+        )
+        .await;
+    let err = forged.unwrap_err().to_string();
+    assert!(err.contains("own operators"), "{err}");
+}
