@@ -315,6 +315,8 @@ pub static TABLES: &[TableSpec] = &[
             ("wrapped_key", Operational),
             ("totp_secret_enc", Operational),
             ("created_at", Operational),
+            // The time step of the last TOTP code accepted, so no code signs in twice.
+            ("last_totp_step", Operational),
         ],
     },
     TableSpec {

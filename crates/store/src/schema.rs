@@ -251,6 +251,15 @@ pub static CELL_MIGRATIONS: &[Migration] = &[
             "CREATE INDEX access_checkpoint_heads_tag ON access_checkpoint_heads (person_tag, checkpoint_seq)",
         ],
     },
+    Migration {
+        version: 9,
+        name: "operators' last accepted TOTP step",
+        statements: &[
+            // RFC 6238 section 5.2: a code is accepted once. Sign-in claims the code's time step
+            // only if it is later than this one (NULL: no code accepted yet).
+            "ALTER TABLE operators ADD COLUMN last_totp_step BIGINT",
+        ],
+    },
 ];
 
 pub static DIRECTORY_MIGRATIONS: &[Migration] = &[Migration {
