@@ -260,6 +260,22 @@ pub static CELL_MIGRATIONS: &[Migration] = &[
             "ALTER TABLE operators ADD COLUMN last_totp_step BIGINT",
         ],
     },
+    Migration {
+        version: 10,
+        name: "sealed blocks of the transfer ledger",
+        statements: &[
+            // Every ledger entry with seq in [first_seq, last_seq], framed back to back in seq
+            // order (`reelm_store::ledger::push_block_entry`): the authoritative record of those
+            // entries, whose rows are deleted from `transfer_ledger` when the block is sealed.
+            // Verification reads one value per BLOCK entries instead of one row per entry.
+            // Existing entries are sealed by the region's appender when it next opens (the
+            // framing is binary, beyond portable SQL).
+            "CREATE TABLE ledger_blocks (
+            first_seq BIGINT PRIMARY KEY,
+            last_seq BIGINT NOT NULL,
+            body {blob} NOT NULL)",
+        ],
+    },
 ];
 
 pub static DIRECTORY_MIGRATIONS: &[Migration] = &[Migration {
