@@ -84,7 +84,7 @@ struct State {
 /// Whether entry `seq` is the last of its block (blocks are aligned on
 /// [`LEDGER_BLOCK_ENTRIES`]).
 fn ends_block(seq: u64) -> bool {
-    seq > 0 && seq % LEDGER_BLOCK_ENTRIES as u64 == 0
+    seq > 0 && seq.is_multiple_of(LEDGER_BLOCK_ENTRIES as u64)
 }
 
 enum Command {
