@@ -21,9 +21,6 @@ pub enum StoreError {
         "the schema has columns with no data class in the registry: {0:?}; declare them in reelm-store's registry.rs"
     )]
     Unclassified(Vec<String>),
-    /// Stored data that does not have the shape the store wrote (e.g. a tampered ledger block).
-    #[error("corrupt data: {0}")]
-    Corrupt(String),
     #[error("cannot open store {url}: {message}")]
     Open { url: String, message: String },
 }
