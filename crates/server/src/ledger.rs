@@ -1,7 +1,14 @@
 //! Each region's transfer ledger: a hash chain (`reelm_vault::ChainBuilder`) of every
-//! cross-region transfer the gateway decided with this region as the source, stored in the
-//! cell's `transfer_ledger` table, with ed25519-signed checkpoints in `ledger_checkpoints`
-//! every [`CHECKPOINT_EVERY`] entries and at clean shutdown.
+//! cross-region transfer the gateway decided with this region as the source, with
+//! ed25519-signed checkpoints in `ledger_checkpoints` every [`CHECKPOINT_EVERY`] entries and
+//! at clean shutdown.
+//!
+//! **Storage.** Entries are stored as rows of the cell's `transfer_ledger` table until their
+//! block is complete: every [`LEDGER_BLOCK_ENTRIES`] entries (seqs `(k-1)·N+1 ..= k·N`) the
+//! appender seals them into ONE `ledger_blocks` row (their stored bytes framed back to back)
+//! and deletes their rows, in the commit that stores the block's last entry. A sealed block is
+//! the only copy of its entries, so there is no second copy that could be edited unnoticed;
+//! verification reads a few hundred values per million entries instead of a row per entry.
 //!
 //! **Group commit.** One appender task per region owns the chain: callers send their decision
 //! over a channel and wait; the task takes every decision pending (up to [`MAX_BATCH`]),
@@ -23,8 +30,9 @@ use crate::error::AppError;
 use crate::platform::{Cell, Platform};
 use reelm_core::RegionId;
 use reelm_store::{
-    AccessCheckpointRow, AccessHeadRow, CellStore, CheckpointRow, LedgerEntryRef, LedgerPage,
-    LedgerRow, MAX_LEDGER_ROWS_PER_STATEMENT,
+    AccessCheckpointRow, AccessHeadRow, CellStore, CheckpointRow, LEDGER_BLOCK_ENTRIES,
+    LedgerBlockRef, LedgerEntryRef, LedgerPage, LedgerRow, MAX_LEDGER_ROWS_PER_STATEMENT,
+    push_block_entry,
 };
 use reelm_vault::{
     ChainBuilder, ChainEntry, ChainHead, ChainVerifier, ChainViolation, Checkpoint, GENESIS_ROOT,
@@ -56,6 +64,9 @@ pub const ACCESS_CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration:
 pub const SIGNING_KEY_FILE: &str = "region-signing.json";
 pub const SIGNING_PUB_FILE: &str = "region-signing.pub.json";
 
+// A commit (at most one statement's worth of entries) seals at most one block.
+const _: () = assert!(MAX_LEDGER_ROWS_PER_STATEMENT as i64 <= LEDGER_BLOCK_ENTRIES);
+
 /// The appender task's chain state.
 struct State {
     chain: ChainBuilder,
@@ -63,6 +74,17 @@ struct State {
     /// Last seq when the ledger was opened: only entries this process wrote get signed at
     /// shutdown, so opening a store (e.g. to verify it) never vouches for a stored tail.
     opened_at: u64,
+    /// The open block: the framed entries stored as rows since the last sealed block (the
+    /// same bytes as those rows), sealed into `ledger_blocks` when its last seq is stored.
+    open: Vec<u8>,
+    /// Seq of the open block's first entry.
+    open_first: u64,
+}
+
+/// Whether entry `seq` is the last of its block (blocks are aligned on
+/// [`LEDGER_BLOCK_ENTRIES`]).
+fn ends_block(seq: u64) -> bool {
+    seq > 0 && seq.is_multiple_of(LEDGER_BLOCK_ENTRIES as u64)
 }
 
 enum Command {
@@ -221,15 +243,56 @@ impl RegionLedger {
     }
 }
 
-/// The chain state as stored.
+/// The chain state as stored. Also seals every complete block still stored as entry rows (a
+/// ledger from before sealed blocks, migration 10), copying the rows' stored bytes unchanged
+/// (nothing is checked or vouched for: a tampered entry stays as detectable in its block as
+/// it was in its row), and loads the open block's rows.
 async fn resume(store: &CellStore) -> Result<State, reelm_store::StoreError> {
+    let sealed = store.ledger_sealed_through().await?;
+    let mut open = Vec::new();
+    let mut open_first: Option<i64> = None;
+    let mut after = sealed;
+    loop {
+        let page = store.ledger_packed_page(after, PAGE).await?;
+        let Some(last) = page.last_seq() else { break };
+        after = last;
+        for r in page.iter() {
+            push_block_entry(
+                &mut open,
+                r.seq,
+                r.at_ms,
+                r.kind,
+                r.payload,
+                r.prev_hash,
+                r.hash,
+            );
+            let first = *open_first.get_or_insert(r.seq);
+            if ends_block(r.seq.max(0) as u64) {
+                let block = LedgerBlockRef {
+                    first_seq: first,
+                    last_seq: r.seq,
+                    body: &open,
+                };
+                store.insert_ledger_batch(&[], &[], Some(block)).await?;
+                tracing::info!(
+                    first,
+                    last = r.seq,
+                    "sealed a block of stored ledger entries"
+                );
+                open.clear();
+                open_first = None;
+            }
+        }
+    }
     let last = store.last_ledger_entry().await?;
     let last_checkpoint = store.last_ledger_checkpoint_seq().await?.max(0) as u64;
     let chain = ChainBuilder::resume(last.as_ref().map(to_entry).as_ref());
     Ok(State {
         opened_at: chain.last_seq(),
+        open_first: open_first.map_or(chain.last_seq() + 1, |f| f.max(0) as u64),
         chain,
         last_checkpoint,
+        open,
     })
 }
 
@@ -296,7 +359,27 @@ async fn commit(
                 last_checkpoint = e.seq;
             }
         }
-        let refs: Vec<LedgerEntryRef<'_>> = chunk
+        // Frame the chunk into the open block; if it completes the block, the entries up to
+        // its end go into the block only and the rest start the next one.
+        let mut sealed: Option<(u64, Vec<u8>)> = None;
+        let mut rows_from = 0;
+        for (i, e) in chunk.iter().enumerate() {
+            push_block_entry(
+                &mut state.open,
+                e.seq as i64,
+                e.at_ms,
+                e.kind.as_bytes(),
+                e.payload.as_bytes(),
+                &e.prev_hash,
+                &e.hash,
+            );
+            if ends_block(e.seq) {
+                sealed = Some((state.open_first, std::mem::take(&mut state.open)));
+                state.open_first = e.seq + 1;
+                rows_from = i + 1;
+            }
+        }
+        let refs: Vec<LedgerEntryRef<'_>> = chunk[rows_from..]
             .iter()
             .map(|e| LedgerEntryRef {
                 seq: e.seq as i64,
@@ -307,7 +390,12 @@ async fn commit(
                 hash: &e.hash,
             })
             .collect();
-        let stored = store.insert_ledger_batch(&refs, &checkpoints).await;
+        let block = sealed.as_ref().map(|(first, body)| LedgerBlockRef {
+            first_seq: *first as i64,
+            last_seq: state.open_first as i64 - 1,
+            body,
+        });
+        let stored = store.insert_ledger_batch(&refs, &checkpoints, block).await;
         drop(refs);
         match stored {
             Ok(()) => {
@@ -322,11 +410,13 @@ async fn commit(
                 for reply in replies {
                     let _ = reply.send(Err(message.clone()));
                 }
-                // The builder moved on; go back to what is stored.
+                // The builder and the open block moved on; go back to what is stored.
                 match resume(store).await {
                     Ok(stored) => {
                         state.chain = stored.chain;
                         state.last_checkpoint = stored.last_checkpoint;
+                        state.open = stored.open;
+                        state.open_first = stored.open_first;
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "cannot resume the ledger from the store")
@@ -593,11 +683,13 @@ pub async fn verify_region(p: &Platform, region: &str) -> Result<LedgerReport, L
     verify_store(&cell.store, region, &keys).await
 }
 
-/// A page read and hashed: the entries and, per entry, its recomputed hash and whether it
-/// records a refused transfer.
+/// A unit of the ledger read and hashed: a sealed block's or a page of rows' entries and, per
+/// entry, its recomputed hash and whether it records a refused transfer; for a block, where
+/// its body stopped framing or its stored range disagrees with its entries (tampering).
 struct HashedPage {
     page: LedgerPage,
     computed: Vec<([u8; 32], bool)>,
+    broken: Option<LedgerViolation>,
 }
 
 /// Recomputes every entry's hash and notes refused transfers (the links are checked
@@ -618,16 +710,53 @@ fn hash_page(page: LedgerPage) -> HashedPage {
             (h, refused)
         })
         .collect();
-    HashedPage { page, computed }
+    HashedPage {
+        page,
+        computed,
+        broken: None,
+    }
+}
+
+/// Unframes and hashes the sealed block stored as `first_seq ..= last_seq`.
+fn hash_block(first_seq: i64, last_seq: i64, body: Vec<u8>) -> HashedPage {
+    let (page, format) = LedgerPage::from_block(body);
+    let at = |seq: i64| seq.max(0) as u64;
+    let broken = if let Some(e) = format {
+        let seq = page.last_seq().map_or(first_seq, |s| s.saturating_add(1));
+        Some(LedgerViolation {
+            seq: at(seq),
+            kind: "edited".into(),
+            message: format!(
+                "the sealed block of entries {first_seq}..={last_seq} was rewritten: it stops framing entries {e}"
+            ),
+        })
+    } else if page.get(0).map(|e| e.seq) != Some(first_seq) || page.last_seq() != Some(last_seq) {
+        Some(LedgerViolation {
+            seq: at(first_seq),
+            kind: "edited".into(),
+            message: format!(
+                "the sealed block stored as entries {first_seq}..={last_seq} holds entries {:?}..={:?}",
+                page.get(0).map(|e| e.seq),
+                page.last_seq()
+            ),
+        })
+    } else {
+        None
+    };
+    HashedPage {
+        broken,
+        ..hash_page(page)
+    }
 }
 
 type PageResult = Result<tokio::task::JoinHandle<HashedPage>, reelm_store::StoreError>;
 
-/// The ledger's pages in seq order, each read and being hashed ahead of the verifier: several
-/// reader tasks (one per core and one more, at most 5) read alternate ranges of [`PAGE`] seqs on
-/// their own connections and hand each page to the blocking pool to hash, up to four pages
-/// ahead each. A
-/// ledger whose seqs are far from dense (tampering) is read by one task that skips the gaps.
+/// The ledger in seq order, each unit read and being hashed ahead of the verifier: first the
+/// sealed blocks, read by several reader tasks (one per core and one more, at most 5), each
+/// taking every n-th block on its own connection and handing it to the blocking pool to unframe
+/// and hash, up to four blocks ahead each; then the entry rows not sealed yet (fewer than a
+/// block, unless tampered with), in packed pages. Unit `i` arrives on channel `i % n`, so the
+/// verifier reads them back in order.
 struct PageStream {
     channels: Vec<mpsc::Receiver<PageResult>>,
     next: usize,
@@ -656,64 +785,60 @@ fn read_pages(store: &CellStore) -> PageStream {
     }
     let store = store.clone();
     let planner = tokio::spawn(async move {
-        let hashed = |page: LedgerPage| Ok(tokio::task::spawn_blocking(move || hash_page(page)));
-        let (count, _, max) = match store.ledger_extent().await {
-            Ok(e) => e,
+        let blocks = match store.ledger_block_ranges().await {
+            Ok(b) => Arc::new(b),
             Err(e) => {
                 let _ = senders[0].send(Err(e)).await;
                 return;
             }
         };
-        let max = max.unwrap_or(0).max(0);
-        if max > count.saturating_mul(2).saturating_add(PAGE) {
-            // Far from dense: one reader that skips the gaps, handing its pages to the
-            // channels in turn (the order the stream reads them).
-            let mut after = 0i64;
-            for k in 0.. {
-                let tx = &senders[k % senders.len()];
-                let page = match store.ledger_packed_page(after, PAGE).await {
-                    Ok(page) => page,
-                    Err(e) => {
-                        let _ = tx.send(Err(e)).await;
-                        return;
-                    }
-                };
-                let Some(last) = page.last_seq() else { return };
-                after = last;
-                if tx.send(hashed(page)).await.is_err() {
-                    return;
-                }
-            }
-            return;
-        }
-        let pages = (max + PAGE - 1) / PAGE;
-        let n = senders.len() as i64;
+        let n = senders.len();
         let tasks: Vec<_> = senders
-            .into_iter()
+            .iter()
             .enumerate()
             .map(|(r, tx)| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    let mut i = r as i64;
-                    while i < pages {
-                        let page = match store.ledger_packed_range(i * PAGE, PAGE).await {
-                            Ok(page) => page,
+                let (store, blocks, tx) = (store.clone(), blocks.clone(), tx.clone());
+                AbortOnDrop(tokio::spawn(async move {
+                    for &(first, last) in blocks.iter().skip(r).step_by(n) {
+                        // A block gone between listing and reading is an empty unit: the
+                        // verifier then finds its entries missing.
+                        let body = match store.ledger_block(first).await {
+                            Ok(body) => body.unwrap_or_default(),
                             Err(e) => {
                                 let _ = tx.send(Err(e)).await;
                                 return;
                             }
                         };
-                        if tx.send(hashed(page)).await.is_err() {
+                        let hashing =
+                            tokio::task::spawn_blocking(move || hash_block(first, last, body));
+                        if tx.send(Ok(hashing)).await.is_err() {
                             return;
                         }
-                        i += n;
                     }
-                })
+                }))
             })
-            .map(AbortOnDrop)
             .collect();
         for t in tasks {
             t.join().await;
+        }
+        // The rows after the blocks, from the lowest stored seq (a row inside a sealed range
+        // then shows up as out of order), skipping gaps.
+        let mut after = i64::MIN;
+        for k in blocks.len().. {
+            let tx = &senders[k % n];
+            let page = match store.ledger_packed_page(after, PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            let Some(last) = page.last_seq() else { return };
+            after = last;
+            let hashing = tokio::task::spawn_blocking(move || hash_page(page));
+            if tx.send(Ok(hashing)).await.is_err() {
+                return;
+            }
         }
     });
     PageStream {
@@ -723,9 +848,11 @@ fn read_pages(store: &CellStore) -> PageStream {
     }
 }
 
-/// [`verify_region`] against explicit trusted keys. A pipeline: reader tasks read packed pages
-/// ([`CellStore::ledger_packed_range`]) and hand each to the blocking pool to recompute its
-/// hashes, while this task checks seq, links and checkpoints page after page, in order.
+/// [`verify_region`] against explicit trusted keys. A pipeline: reader tasks read the sealed
+/// blocks ([`CellStore::ledger_block`], one value per [`LEDGER_BLOCK_ENTRIES`] entries) and then
+/// the entry rows after them (packed pages, [`CellStore::ledger_packed_page`]) and hand each to
+/// the blocking pool to recompute its hashes, while this task checks seq, links and
+/// checkpoints unit after unit, in order.
 pub async fn verify_store(
     store: &CellStore,
     region: &str,
@@ -742,6 +869,8 @@ pub async fn verify_store(
         kind: v.kind().to_owned(),
         message: v.to_string(),
     };
+    // Reading and hashing start at once, while the checkpoints' signatures are checked here.
+    let mut pages = read_pages(store);
     let checkpoints: Vec<Checkpoint> = store
         .ledger_checkpoints()
         .await?
@@ -755,9 +884,12 @@ pub async fn verify_store(
     let mut next_cp = 0usize;
     let mut verifier = ChainVerifier::new();
     let mut refused = 0u64;
-    let mut pages = read_pages(store);
     while let Some(hashing) = pages.next().await {
-        let HashedPage { page, computed } = hashing?
+        let HashedPage {
+            page,
+            computed,
+            broken,
+        } = hashing?
             .await
             .map_err(|e| AppError::Internal(format!("ledger hashing: {e}")))?;
         for (row, (hash, is_refused)) in page.iter().zip(&computed) {
@@ -787,6 +919,9 @@ pub async fn verify_store(
                 }
                 next_cp += 1;
             }
+        }
+        if let Some(violation) = broken {
+            return Err(tampered(verifier.report().entries, violation));
         }
     }
     let chain = verifier.report();

@@ -39,6 +39,98 @@ pub struct LedgerEntryRef<'a> {
     pub hash: &'a [u8],
 }
 
+/// Entries per sealed block: the appender seals the entries `(k - 1) * N + 1 ..= k * N` into
+/// one `ledger_blocks` row when entry `k * N` is stored. Big enough that verification reads a
+/// few hundred values per million entries and hashes them in parallel, small enough that the
+/// appender's open block (kept in memory, ~1 MB) and the entry rows awaiting their block stay
+/// small.
+pub const LEDGER_BLOCK_ENTRIES: i64 = 4096;
+
+/// A sealed block to store: the framed entries with seq in `first_seq ..= last_seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LedgerBlockRef<'a> {
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub body: &'a [u8],
+}
+
+/// Where a sealed block's body stops framing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("at byte {offset}: {message}")]
+pub struct BlockFormatError {
+    pub offset: usize,
+    pub message: &'static str,
+}
+
+/// Appends one entry's frame to a block body: seq (i64 BE), at_ms (i64 BE), kind length (u32
+/// BE), kind, payload length (u32 BE), payload, prev_hash (32 bytes), hash (32 bytes). The
+/// bytes are the stored ones, unchanged, so a block holds exactly what the rows held. A hash
+/// that is not 32 bytes (only a tampered row has one) is framed as zeros, which is what the
+/// verifier reads such a hash as anyway (it never matches a real hash).
+pub fn push_block_entry(
+    buf: &mut Vec<u8>,
+    seq: i64,
+    at_ms: i64,
+    kind: &[u8],
+    payload: &[u8],
+    prev_hash: &[u8],
+    hash: &[u8],
+) {
+    // A value over 4 GiB cannot be stored (SQLite caps values at 1 GB); u32::MAX then makes
+    // the frame fail to parse rather than alias another entry.
+    let len = |v: &[u8]| u32::try_from(v.len()).unwrap_or(u32::MAX).to_be_bytes();
+    buf.extend_from_slice(&seq.to_be_bytes());
+    buf.extend_from_slice(&at_ms.to_be_bytes());
+    buf.extend_from_slice(&len(kind));
+    buf.extend_from_slice(kind);
+    buf.extend_from_slice(&len(payload));
+    buf.extend_from_slice(payload);
+    for h in [prev_hash, hash] {
+        match <&[u8; 32]>::try_from(h) {
+            Ok(h) => buf.extend_from_slice(h),
+            Err(_) => buf.extend_from_slice(&[0; 32]),
+        }
+    }
+}
+
+/// The entry framed at `at` in `body`, and where the next frame starts.
+fn frame_at(body: &[u8], at: usize) -> Result<(PackedEntry, usize), &'static str> {
+    const SHORT: &str = "the body ends inside an entry";
+    let take = |from: usize, n: usize| -> Result<Range<usize>, &'static str> {
+        let end = from.checked_add(n).ok_or(SHORT)?;
+        if end > body.len() {
+            return Err(SHORT);
+        }
+        Ok(from..end)
+    };
+    let int8 = |r: Range<usize>| -> Result<i64, &'static str> {
+        Ok(i64::from_be_bytes(body[r].try_into().map_err(|_| SHORT)?))
+    };
+    let int4 = |r: Range<usize>| -> Result<usize, &'static str> {
+        Ok(u32::from_be_bytes(body[r].try_into().map_err(|_| SHORT)?) as usize)
+    };
+    let seq = int8(take(at, 8)?)?;
+    let at_ms = int8(take(at + 8, 8)?)?;
+    let kind_len = int4(take(at + 16, 4)?)?;
+    let kind = take(at + 20, kind_len)?;
+    let payload_len = int4(take(kind.end, 4)?)?;
+    let payload = take(kind.end + 4, payload_len)?;
+    let prev_hash = take(payload.end, 32)?;
+    let hash = take(prev_hash.end, 32)?;
+    let next = hash.end;
+    Ok((
+        PackedEntry {
+            seq,
+            at_ms,
+            kind,
+            payload,
+            prev_hash,
+            hash,
+        },
+        next,
+    ))
+}
+
 /// Rows per multi-row INSERT of ledger entries: powers of two up to this (6 parameters a row,
 /// so at most 6,144 parameters, below the 9,000 the bulk loader keeps to), so that a handful
 /// of statement texts is prepared and cached whatever the batch sizes are.
@@ -114,8 +206,10 @@ fn ledger_insert_sql(slots: usize, dialect: Dialect) -> Arc<str> {
 /// hashes, each column concatenated into one buffer and sliced without copying or decoding.
 #[derive(Clone, Debug, Default)]
 pub struct LedgerPage {
-    /// kinds, payloads, hashes (prev_hash and hash of each entry).
+    /// kinds, payloads, hashes (prev_hash and hash of each entry); for a sealed block, its
+    /// body alone in `bufs[0]`, which every range then indexes (`single`).
     bufs: [Vec<u8>; 3],
+    single: bool,
     entries: Vec<PackedEntry>,
 }
 
@@ -164,13 +258,14 @@ impl LedgerPage {
     }
 
     fn row<'a>(&'a self, e: &PackedEntry) -> PackedRow<'a> {
+        let buf = |c: usize| &self.bufs[if self.single { 0 } else { c }];
         PackedRow {
             seq: e.seq,
             at_ms: e.at_ms,
-            kind: &self.bufs[0][e.kind.clone()],
-            payload: &self.bufs[1][e.payload.clone()],
-            prev_hash: &self.bufs[2][e.prev_hash.clone()],
-            hash: &self.bufs[2][e.hash.clone()],
+            kind: &buf(0)[e.kind.clone()],
+            payload: &buf(1)[e.payload.clone()],
+            prev_hash: &buf(2)[e.prev_hash.clone()],
+            hash: &buf(2)[e.hash.clone()],
         }
     }
 
@@ -250,8 +345,39 @@ impl LedgerPage {
             .collect();
         Some(LedgerPage {
             bufs: [p.kinds, p.payloads, p.hashes],
+            single: false,
             entries,
         })
+    }
+
+    /// The entries framed in a sealed block's `body` (see [`push_block_entry`]), without
+    /// copying it. A body that stops framing (only tampering does that) gives the entries
+    /// before that point and where it stopped.
+    pub fn from_block(body: Vec<u8>) -> (LedgerPage, Option<BlockFormatError>) {
+        let mut entries = Vec::new();
+        let mut at = 0usize;
+        let mut error = None;
+        while at < body.len() {
+            match frame_at(&body, at) {
+                Ok((entry, next)) => {
+                    entries.push(entry);
+                    at = next;
+                }
+                Err(message) => {
+                    error = Some(BlockFormatError {
+                        offset: at,
+                        message,
+                    });
+                    break;
+                }
+            }
+        }
+        let page = LedgerPage {
+            bufs: [body, Vec::new(), Vec::new()],
+            single: true,
+            entries,
+        };
+        (page, error)
     }
 
     /// A page from rows read one by one.
@@ -279,18 +405,21 @@ impl LedgerPage {
 }
 
 impl CellStore {
-    /// Appends many entries and checkpoints atomically: all of them are stored, or none. Up to
-    /// [`MAX_LEDGER_ROWS_PER_STATEMENT`] entries without checkpoints are ONE INSERT, atomic on
-    /// its own (no transaction round trips); anything else is one transaction of such INSERTs.
+    /// Appends many entries and checkpoints, and seals a block, atomically: all of it is
+    /// stored, or none. Up to [`MAX_LEDGER_ROWS_PER_STATEMENT`] entries without checkpoints or
+    /// block are ONE INSERT, atomic on its own (no transaction round trips); anything else is
+    /// one transaction. Sealing `block` stores it and deletes the entry rows of its seq range
+    /// (the block now holds them); `entries` are the rows after it.
     pub async fn insert_ledger_batch(
         &self,
         entries: &[LedgerEntryRef<'_>],
         checkpoints: &[CheckpointRow],
+        block: Option<LedgerBlockRef<'_>>,
     ) -> Result<(), StoreError> {
-        if entries.is_empty() && checkpoints.is_empty() {
+        if entries.is_empty() && checkpoints.is_empty() && block.is_none() {
             return Ok(());
         }
-        if checkpoints.is_empty() && entries.len() <= MAX_ROWS_PER_INSERT {
+        if checkpoints.is_empty() && block.is_none() && entries.len() <= MAX_ROWS_PER_INSERT {
             return self
                 .ledger_insert_statement(entries)
                 .execute(&self.db.pool)
@@ -299,6 +428,22 @@ impl CellStore {
                 .map_err(StoreError::from_sqlx);
         }
         let mut tx = self.db.pool.begin().await?;
+        if let Some(b) = block {
+            sqlx::query("DELETE FROM transfer_ledger WHERE seq >= $1 AND seq <= $2")
+                .bind(b.first_seq)
+                .bind(b.last_seq)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO ledger_blocks (first_seq, last_seq, body) VALUES ($1, $2, $3)",
+            )
+            .bind(b.first_seq)
+            .bind(b.last_seq)
+            .bind(b.body)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        }
         for chunk in entries.chunks(MAX_ROWS_PER_INSERT) {
             self.ledger_insert_statement(chunk)
                 .execute(&mut *tx)
@@ -432,7 +577,7 @@ impl CellStore {
         }
         // Not dense, or odd values: row by row (the typed decoder reports a value of the wrong
         // type), still only the range.
-        let rows = self.ledger_page(after, count).await?;
+        let rows = self.ledger_rows(after, count).await?;
         Ok(LedgerPage::from_rows(&rows))
     }
 
@@ -453,8 +598,77 @@ impl CellStore {
         Ok(())
     }
 
-    /// Up to `limit` entries with seq > `after`, in seq order.
+    /// Up to `limit` entries with seq > `after`, in seq order, from the sealed blocks and the
+    /// entry rows after them. For reading entries back (tests, diagnosis), not for verifying:
+    /// a block's entries that do not frame are left out, and a kind or payload that is not
+    /// UTF-8 is decoded lossily.
     pub async fn ledger_page(&self, after: i64, limit: i64) -> Result<Vec<LedgerRow>, StoreError> {
+        let mut out = Vec::new();
+        let mut last_first = i64::MIN;
+        while (out.len() as i64) < limit {
+            let Some(row) = sqlx::query(
+                "SELECT first_seq, body FROM ledger_blocks WHERE last_seq > $1 AND first_seq > $2
+                 ORDER BY first_seq LIMIT 1",
+            )
+            .bind(after)
+            .bind(last_first)
+            .fetch_optional(&self.db.pool)
+            .await?
+            else {
+                break;
+            };
+            last_first = row.get(0);
+            let (page, _) = LedgerPage::from_block(row.get(1));
+            out.extend(page.iter().filter(|e| e.seq > after).map(|e| LedgerRow {
+                seq: e.seq,
+                at_ms: e.at_ms,
+                kind: String::from_utf8_lossy(e.kind).into_owned(),
+                payload: String::from_utf8_lossy(e.payload).into_owned(),
+                prev_hash: e.prev_hash.to_vec(),
+                hash: e.hash.to_vec(),
+            }));
+        }
+        out.extend(self.ledger_rows(after, limit).await?);
+        out.sort_by_key(|r| r.seq);
+        out.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(out)
+    }
+
+    /// The sealed blocks' seq ranges `(first_seq, last_seq)`, in `first_seq` order.
+    pub async fn ledger_block_ranges(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        Ok(
+            sqlx::query("SELECT first_seq, last_seq FROM ledger_blocks ORDER BY first_seq")
+                .fetch_all(&self.db.pool)
+                .await?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect(),
+        )
+    }
+
+    /// The body of the sealed block starting at `first_seq` (one value: the driver copies it
+    /// once, whatever the number of entries).
+    pub async fn ledger_block(&self, first_seq: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query("SELECT body FROM ledger_blocks WHERE first_seq = $1")
+                .bind(first_seq)
+                .fetch_optional(&self.db.pool)
+                .await?
+                .map(|r| r.get(0)),
+        )
+    }
+
+    /// The highest seq a sealed block covers (0 without blocks).
+    pub async fn ledger_sealed_through(&self) -> Result<i64, StoreError> {
+        let last: Option<i64> = sqlx::query("SELECT MAX(last_seq) FROM ledger_blocks")
+            .fetch_one(&self.db.pool)
+            .await?
+            .get(0);
+        Ok(last.unwrap_or(0))
+    }
+
+    /// Up to `limit` entry rows (not sealed yet) with seq > `after`, in seq order.
+    async fn ledger_rows(&self, after: i64, limit: i64) -> Result<Vec<LedgerRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, at_ms, kind, payload, prev_hash, hash FROM transfer_ledger WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
@@ -475,24 +689,31 @@ impl CellStore {
             .collect())
     }
 
-    /// How many entries the ledger holds and its lowest and highest seq.
-    pub async fn ledger_extent(&self) -> Result<(i64, Option<i64>, Option<i64>), StoreError> {
+    /// How many entry rows (entries not sealed into a block yet) the ledger holds and their
+    /// lowest and highest seq.
+    pub async fn ledger_rows_extent(&self) -> Result<(i64, Option<i64>, Option<i64>), StoreError> {
         let r = sqlx::query("SELECT COUNT(*), MIN(seq), MAX(seq) FROM transfer_ledger")
             .fetch_one(&self.db.pool)
             .await?;
         Ok((r.get(0), r.get(1), r.get(2)))
     }
 
-    /// The entry with the highest seq, to resume the chain after a restart.
+    /// The entry with the highest seq (an entry row, or else the last entry of the last sealed
+    /// block), to resume the chain after a restart.
     pub async fn last_ledger_entry(&self) -> Result<Option<LedgerRow>, StoreError> {
         let last: Option<i64> = sqlx::query("SELECT MAX(seq) FROM transfer_ledger")
             .fetch_one(&self.db.pool)
             .await?
             .get(0);
-        match last {
-            Some(seq) => Ok(self.ledger_page(seq - 1, 1).await?.pop()),
-            None => Ok(None),
+        let row = match last {
+            Some(seq) => self.ledger_rows(seq - 1, 1).await?.pop(),
+            None => None,
+        };
+        let sealed = self.ledger_sealed_through().await?;
+        if row.as_ref().is_some_and(|r| r.seq > sealed) || sealed == 0 {
+            return Ok(row);
         }
+        Ok(self.ledger_page(sealed - 1, 1).await?.pop().or(row))
     }
 
     pub async fn insert_ledger_checkpoint(&self, c: &CheckpointRow) -> Result<(), StoreError> {
@@ -609,7 +830,7 @@ mod tests {
                     signature: vec![7; 64],
                 };
                 store
-                    .insert_ledger_batch(&refs(&rows), std::slice::from_ref(&cp))
+                    .insert_ledger_batch(&refs(&rows), std::slice::from_ref(&cp), None)
                     .await
                     .unwrap();
             }
@@ -646,7 +867,12 @@ mod tests {
 
             // A failing batch stores nothing: seq 1 exists, so the whole batch is refused.
             let more: Vec<LedgerRow> = [total + 1, total + 2, 1].into_iter().map(row).collect();
-            assert!(store.insert_ledger_batch(&refs(&more), &[]).await.is_err());
+            assert!(
+                store
+                    .insert_ledger_batch(&refs(&more), &[], None)
+                    .await
+                    .is_err()
+            );
             assert_eq!(store.last_ledger_entry().await.unwrap().unwrap().seq, total);
 
             // A gap in the seqs (dropped entries) is skipped, not taken for the end.
@@ -676,6 +902,109 @@ mod tests {
             let page = store.ledger_packed_page(0, 3).await.unwrap();
             assert_eq!(page.get(1).unwrap().hash.len(), 64);
         }
+    }
+
+    fn frame(rows: &[LedgerRow]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for r in rows {
+            push_block_entry(
+                &mut body,
+                r.seq,
+                r.at_ms,
+                r.kind.as_bytes(),
+                r.payload.as_bytes(),
+                &r.prev_hash,
+                &r.hash,
+            );
+        }
+        body
+    }
+
+    #[tokio::test]
+    async fn sealed_blocks_replace_their_rows_and_read_back() {
+        for (store, _dir) in stores().await {
+            let dialect = store.db.dialect;
+            let rows: Vec<LedgerRow> = (1..=10).map(row).collect();
+            store
+                .insert_ledger_batch(&refs(&rows[..6]), &[], None)
+                .await
+                .unwrap();
+            // Entries 1..=6 were rows; 7 and 8 go straight into the block, 9 and 10 are rows.
+            let body = frame(&rows[..8]);
+            let block = LedgerBlockRef {
+                first_seq: 1,
+                last_seq: 8,
+                body: &body,
+            };
+            store
+                .insert_ledger_batch(&refs(&rows[8..]), &[], Some(block))
+                .await
+                .unwrap();
+            assert_eq!(
+                store.ledger_rows_extent().await.unwrap(),
+                (2, Some(9), Some(10)),
+                "{dialect:?}"
+            );
+            assert_eq!(store.ledger_sealed_through().await.unwrap(), 8);
+            assert_eq!(store.ledger_block_ranges().await.unwrap(), vec![(1, 8)]);
+            assert_eq!(store.ledger_page(0, 100).await.unwrap(), rows);
+            assert_eq!(store.ledger_page(6, 3).await.unwrap(), rows[6..9]);
+            assert_eq!(store.last_ledger_entry().await.unwrap().unwrap(), rows[9]);
+            let stored = store.ledger_block(1).await.unwrap().unwrap();
+            assert_eq!(stored, body);
+            let (page, error) = LedgerPage::from_block(stored);
+            assert!(error.is_none());
+            for (p, r) in page.iter().zip(&rows) {
+                assert_eq!(
+                    (p.seq, p.at_ms, p.kind, p.payload, p.prev_hash, p.hash),
+                    (
+                        r.seq,
+                        r.at_ms,
+                        r.kind.as_bytes(),
+                        r.payload.as_bytes(),
+                        &r.prev_hash[..],
+                        &r.hash[..]
+                    )
+                );
+            }
+            // Without rows after it, the last entry is the block's.
+            store
+                .db
+                .execute_unchecked("DELETE FROM transfer_ledger")
+                .await
+                .unwrap();
+            assert_eq!(store.last_ledger_entry().await.unwrap().unwrap(), rows[7]);
+            // A block is stored once: sealing it again fails and changes nothing.
+            assert!(
+                store
+                    .insert_ledger_batch(&refs(&rows[8..]), &[], Some(block))
+                    .await
+                    .is_err()
+            );
+            assert!(store.ledger_rows_extent().await.unwrap().1.is_none());
+        }
+    }
+
+    #[test]
+    fn a_block_that_stops_framing_says_where() {
+        let rows: Vec<LedgerRow> = (1..=3).map(row).collect();
+        let body = frame(&rows);
+        let (page, error) = LedgerPage::from_block(body[..body.len() - 1].to_vec());
+        assert_eq!(page.len(), 2);
+        let error = error.unwrap();
+        assert_eq!(error.offset, frame(&rows[..2]).len());
+        // A length running past the end.
+        let mut bad = frame(&rows[..1]);
+        bad[16..20].copy_from_slice(&u32::MAX.to_be_bytes());
+        let (page, error) = LedgerPage::from_block(bad);
+        assert!(page.is_empty());
+        assert_eq!(error.unwrap().offset, 0);
+        // A hash of another length (a tampered row) is framed as zeros.
+        let mut odd = rows[0].clone();
+        odd.hash = vec![1; 64];
+        let (page, error) = LedgerPage::from_block(frame(&[odd]));
+        assert!(error.is_none());
+        assert_eq!(page.get(0).unwrap().hash, &[0u8; 32][..]);
     }
 
     fn packed(at_ms: &str, kinds: &[u8], payloads: &[u8], count: i64) -> Packed {
@@ -760,7 +1089,7 @@ mod insert_experiments {
                         hash: &r.hash,
                     })
                     .collect();
-                store.insert_ledger_batch(&refs, &[]).await.unwrap();
+                store.insert_ledger_batch(&refs, &[], None).await.unwrap();
             }
             let s = t.elapsed().as_secs_f64();
             println!(
@@ -804,7 +1133,7 @@ mod read_bench {
                 t.elapsed().as_secs_f64()
             );
         }
-        let (_, _, max) = store.ledger_extent().await.unwrap();
+        let (_, _, max) = store.ledger_rows_extent().await.unwrap();
         let pages = (max.unwrap_or(0) + span - 1) / span;
         for readers in [1i64, 2, 3] {
             let t = std::time::Instant::now();

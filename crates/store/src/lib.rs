@@ -25,7 +25,8 @@ pub use directory::{DirectoryEntry, DirectoryStore};
 pub use erasure::{ErasurePlan, ErasureReceiptRow, UserKeyRow};
 pub use events::{EventKind, EventRow, FeedChanges, VideoStats};
 pub use ledger::{
-    CheckpointRow, LedgerEntryRef, LedgerPage, LedgerRow, MAX_LEDGER_ROWS_PER_STATEMENT, PackedRow,
+    BlockFormatError, CheckpointRow, LEDGER_BLOCK_ENTRIES, LedgerBlockRef, LedgerEntryRef,
+    LedgerPage, LedgerRow, MAX_LEDGER_ROWS_PER_STATEMENT, PackedRow, push_block_entry,
 };
 pub use operators::{AccessCheckpointRow, AccessEntryRow, AccessHeadRow, GrantRow, OperatorRow};
 

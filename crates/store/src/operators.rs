@@ -87,6 +87,23 @@ impl CellStore {
             .map(operator))
     }
 
+    /// Records that operator `id` signed in with the TOTP code of time step `step`, unless a
+    /// code of that step or a later one was already accepted (RFC 6238 section 5.2: a code is
+    /// good once). One conditional UPDATE, so two sign-ins racing with the same code cannot
+    /// both win. Returns whether the step was claimed.
+    pub async fn claim_totp_step(&self, id: i64, step: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE operators SET last_totp_step = $1
+             WHERE operator_id = $2 AND (last_totp_step IS NULL OR last_totp_step < $3)",
+        )
+        .bind(step)
+        .bind(id)
+        .bind(step)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn insert_operator_session(
         &self,
         token_hash: &str,

@@ -288,6 +288,17 @@ pub static TABLES: &[TableSpec] = &[
         ],
     },
     TableSpec {
+        name: "ledger_blocks",
+        scope: Scope::Cell,
+        // Sealed runs of `transfer_ledger` entries (the same contents, framed into one value).
+        owner_column: None,
+        columns: &[
+            ("first_seq", Operational),
+            ("last_seq", Operational),
+            ("body", Operational),
+        ],
+    },
+    TableSpec {
         name: "ledger_checkpoints",
         scope: Scope::Cell,
         // Signed statements "ledger entry seq has this hash" (region signing key).
@@ -315,6 +326,8 @@ pub static TABLES: &[TableSpec] = &[
             ("wrapped_key", Operational),
             ("totp_secret_enc", Operational),
             ("created_at", Operational),
+            // The time step of the last TOTP code accepted, so no code signs in twice.
+            ("last_totp_step", Operational),
         ],
     },
     TableSpec {

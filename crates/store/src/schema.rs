@@ -251,6 +251,31 @@ pub static CELL_MIGRATIONS: &[Migration] = &[
             "CREATE INDEX access_checkpoint_heads_tag ON access_checkpoint_heads (person_tag, checkpoint_seq)",
         ],
     },
+    Migration {
+        version: 9,
+        name: "operators' last accepted TOTP step",
+        statements: &[
+            // RFC 6238 section 5.2: a code is accepted once. Sign-in claims the code's time step
+            // only if it is later than this one (NULL: no code accepted yet).
+            "ALTER TABLE operators ADD COLUMN last_totp_step BIGINT",
+        ],
+    },
+    Migration {
+        version: 10,
+        name: "sealed blocks of the transfer ledger",
+        statements: &[
+            // Every ledger entry with seq in [first_seq, last_seq], framed back to back in seq
+            // order (`reelm_store::ledger::push_block_entry`): the authoritative record of those
+            // entries, whose rows are deleted from `transfer_ledger` when the block is sealed.
+            // Verification reads one value per BLOCK entries instead of one row per entry.
+            // Existing entries are sealed by the region's appender when it next opens (the
+            // framing is binary, beyond portable SQL).
+            "CREATE TABLE ledger_blocks (
+            first_seq BIGINT PRIMARY KEY,
+            last_seq BIGINT NOT NULL,
+            body {blob} NOT NULL)",
+        ],
+    },
 ];
 
 pub static DIRECTORY_MIGRATIONS: &[Migration] = &[Migration {

@@ -54,11 +54,12 @@ pub fn totp_code(secret: &[u8], unix_secs: u64) -> Result<String, AppError> {
     Ok(totp(secret)?.generate(unix_secs).to_string())
 }
 
-fn totp_ok(secret: &[u8], code: &str) -> bool {
+/// The time step (30 s units since the epoch) of `code` if it is valid now (one step of skew
+/// either way), `None` otherwise. Validity alone does not make a code usable: the caller claims
+/// the step so that a code is accepted only once.
+fn totp_step(secret: &[u8], code: &str) -> Option<u64> {
     let now = (reelm_core::now_ms().max(0) / 1000) as u64;
-    totp(secret)
-        .map(|t| t.check(code.trim(), now).is_some())
-        .unwrap_or(false)
+    totp(secret).ok()?.check(code.trim(), now)
 }
 
 /// RFC 4648 base32 without padding, as authenticator apps expect in `otpauth://` URIs.
@@ -267,7 +268,17 @@ pub async fn log_in(
     let (Some(cell), Some(op)) = (cell, op) else {
         return Err(wrong());
     };
-    if !password_ok || !totp_ok(&totp_secret(&cell, &op)?, &req.totp) {
+    if !password_ok {
+        return Err(wrong());
+    }
+    let Some(step) = totp_step(&totp_secret(&cell, &op)?, &req.totp) else {
+        return Err(wrong());
+    };
+    // A code seen once (e.g. shoulder-surfed, or replayed from a captured request) must not
+    // open a second session within its window: claim its step, and refuse a step at or before
+    // the last one accepted exactly like a wrong code, so the answer reveals nothing more.
+    let step = i64::try_from(step).map_err(|_| wrong())?;
+    if !cell.store.claim_totp_step(op.operator_id, step).await? {
         return Err(wrong());
     }
     let token = auth::random_token();

@@ -314,16 +314,245 @@ async fn ledger_throughput() {
         report.entries, report.checkpoints, report.seconds, report.entries_per_sec
     );
     let started = std::time::Instant::now();
-    let (mut after, mut rows) = (0, 0);
-    loop {
-        let page = eu.store.ledger_packed_page(after, 20_000).await.unwrap();
-        let Some(last) = page.last_seq() else { break };
-        after = last;
-        rows += page.len();
+    let (mut bytes, mut blocks) = (0, 0);
+    for (first, _) in eu.store.ledger_block_ranges().await.unwrap() {
+        bytes += eu.store.ledger_block(first).await.unwrap().unwrap().len();
+        blocks += 1;
     }
     println!(
-        "ledger read only (packed pages of 20,000): {rows} rows in {:.3}s",
+        "ledger read only, one reader: {blocks} sealed blocks ({:.1} MB) in {:.3}s",
+        bytes as f64 / 1e6,
         started.elapsed().as_secs_f64()
     );
     platform.close().await;
+}
+
+/// A sealed block's body with `rows` framed as the appender frames them.
+fn frame(rows: &[reelm_store::LedgerRow]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for r in rows {
+        reelm_store::push_block_entry(
+            &mut body,
+            r.seq,
+            r.at_ms,
+            r.kind.as_bytes(),
+            r.payload.as_bytes(),
+            &r.prev_hash,
+            &r.hash,
+        );
+    }
+    body
+}
+
+/// SQL storing `body` as the block starting at entry 1 (a SQLite BLOB literal).
+fn put_block(body: &[u8]) -> String {
+    format!(
+        "UPDATE ledger_blocks SET body = X'{}' WHERE first_seq = 1",
+        hex::encode(body)
+    )
+}
+
+/// Past 4,096 entries the appender seals entries 1..=4096 into one block (their rows go) and
+/// verification reads it; editing, dropping or reordering entries inside the block, a block
+/// that stops framing or claims another range, a stray row in the sealed range, a deleted block
+/// and truncation are each caught, as for entry rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_blocks_are_verified_and_tampering_with_them_is_caught() {
+    let s = Server::start().await;
+    let eu = s.cell("eu").clone();
+    let mut tasks = Vec::new();
+    for task in 0..41 {
+        let eu = eu.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..100 {
+                eu.ledger
+                    .append(
+                        reelm_server::ledger::KIND_TRANSFER,
+                        format!(r#"{{"decision":"allowed","task":{task},"i":{i}}}"#),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    eu.ledger.checkpoint_tail(&eu.store).await.unwrap();
+    let report = verify_region(&s.platform, "eu").await.unwrap();
+    assert_eq!(
+        (report.entries, report.checkpoints, report.unanchored_tail),
+        (4100, 5, 0)
+    );
+    assert_eq!(
+        eu.store.ledger_block_ranges().await.unwrap(),
+        vec![(1, 4096)]
+    );
+    assert_eq!(
+        eu.store.ledger_rows_extent().await.unwrap(),
+        (4, Some(4097), Some(4100)),
+        "the sealed entries' rows are gone"
+    );
+    let entries = eu.store.ledger_page(0, 10_000).await.unwrap();
+    assert_eq!(entries.len(), 4100);
+    assert!(entries.iter().zip(1..).all(|(e, seq)| e.seq == seq));
+    let original = eu.store.ledger_block(1).await.unwrap().unwrap();
+    assert_eq!(original, frame(&entries[..4096]));
+    let db = &eu.store.db;
+    let restore = put_block(&original);
+    let ok = |r: Result<_, LedgerError>| assert!(r.is_ok(), "{r:?}");
+
+    // Edited payload inside the block.
+    let mut edited = entries[..4096].to_vec();
+    edited[9].payload = edited[9].payload.replace("allowed", "refused");
+    db.execute_unchecked(&put_block(&frame(&edited)))
+        .await
+        .unwrap();
+    assert_eq!(
+        tampered(verify_region(&s.platform, "eu").await),
+        (10, "edited".to_owned())
+    );
+    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    assert!(
+        audit.render().contains("transfer ledger: entry 10 edited"),
+        "{}",
+        audit.render()
+    );
+    db.execute_unchecked(&restore).await.unwrap();
+    ok(verify_region(&s.platform, "eu").await);
+
+    // Dropped entry inside the block.
+    let mut dropped = entries[..4096].to_vec();
+    dropped.remove(3);
+    db.execute_unchecked(&put_block(&frame(&dropped)))
+        .await
+        .unwrap();
+    assert_eq!(
+        tampered(verify_region(&s.platform, "eu").await),
+        (5, "dropped".to_owned())
+    );
+
+    // Entries 2 and 5 swapped, each renumbered to the other's seq.
+    let mut swapped = entries[..4096].to_vec();
+    swapped.swap(1, 4);
+    (swapped[1].seq, swapped[4].seq) = (2, 5);
+    db.execute_unchecked(&put_block(&frame(&swapped)))
+        .await
+        .unwrap();
+    assert_eq!(
+        tampered(verify_region(&s.platform, "eu").await),
+        (2, "reordered".to_owned())
+    );
+
+    // A body cut short: the entries before the cut are checked, the cut one is reported.
+    db.execute_unchecked(&put_block(&original[..original.len() - 1]))
+        .await
+        .unwrap();
+    assert_eq!(
+        tampered(verify_region(&s.platform, "eu").await),
+        (4096, "edited".to_owned())
+    );
+    db.execute_unchecked(&restore).await.unwrap();
+    ok(verify_region(&s.platform, "eu").await);
+
+    // A block claiming another range than the entries it holds.
+    db.execute_unchecked("UPDATE ledger_blocks SET last_seq = 5000 WHERE first_seq = 1")
+        .await
+        .unwrap();
+    assert_eq!(
+        tampered(verify_region(&s.platform, "eu").await),
+        (1, "edited".to_owned())
+    );
+    db.execute_unchecked("UPDATE ledger_blocks SET last_seq = 4096 WHERE first_seq = 1")
+        .await
+        .unwrap();
+
+    // A row added inside the sealed range (a second, different entry 5).
+    let mut stray = entries[4].clone();
+    stray.payload = stray.payload.replace("allowed", "refused");
+    eu.store.insert_ledger_entry(&stray).await.unwrap();
+    assert_eq!(
+        tampered(verify_region(&s.platform, "eu").await),
+        (5, "reordered".to_owned())
+    );
+    db.execute_unchecked("DELETE FROM transfer_ledger WHERE seq = 5")
+        .await
+        .unwrap();
+    ok(verify_region(&s.platform, "eu").await);
+
+    // The whole block deleted.
+    db.execute_unchecked("DELETE FROM ledger_blocks")
+        .await
+        .unwrap();
+    assert_eq!(
+        tampered(verify_region(&s.platform, "eu").await),
+        (4097, "dropped".to_owned())
+    );
+
+    // Everything deleted: the signed checkpoints show the truncation.
+    db.execute_unchecked("DELETE FROM transfer_ledger")
+        .await
+        .unwrap();
+    assert_eq!(
+        tampered(verify_region(&s.platform, "eu").await),
+        (4100, "truncated".to_owned())
+    );
+}
+
+/// A ledger stored as entry rows only (before migration 10) is sealed into blocks when its
+/// appender opens, from the stored bytes; the appender continues the chain and seals the next
+/// blocks itself, and the whole ledger verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_of_rows_is_sealed_when_its_appender_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cell.db", dir.path().display());
+    let store = reelm_store::CellStore::open(&url, 4).await.unwrap();
+    let mut chain = reelm_vault::ChainBuilder::new();
+    let entries: Vec<_> = (0..5000)
+        .map(|i| chain.append(1_700_000_000_000 + i, "transfer", format!(r#"{{"i":{i}}}"#)))
+        .collect();
+    for chunk in entries.chunks(1000) {
+        let refs: Vec<_> = chunk
+            .iter()
+            .map(|e| reelm_store::LedgerEntryRef {
+                seq: e.seq as i64,
+                at_ms: e.at_ms,
+                kind: &e.kind,
+                payload: &e.payload,
+                prev_hash: &e.prev_hash,
+                hash: &e.hash,
+            })
+            .collect();
+        store.insert_ledger_batch(&refs, &[], None).await.unwrap();
+    }
+    let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let ledger =
+        reelm_server::ledger::RegionLedger::open(&store, &keys, &RegionId::new("eu").unwrap())
+            .await
+            .unwrap();
+    assert_eq!(store.ledger_block_ranges().await.unwrap(), vec![(1, 4096)]);
+    assert_eq!(
+        store.ledger_rows_extent().await.unwrap(),
+        (904, Some(4097), Some(5000))
+    );
+    for i in 0..3200 {
+        let e = ledger
+            .append("transfer", format!(r#"{{"more":{i}}}"#))
+            .await
+            .unwrap();
+        assert_eq!(e.seq, 5001 + i);
+    }
+    assert_eq!(
+        store.ledger_block_ranges().await.unwrap(),
+        vec![(1, 4096), (4097, 8192)]
+    );
+    let report = reelm_server::ledger::verify_store(&store, "eu", &ledger.public_keys())
+        .await
+        .unwrap();
+    assert_eq!((report.entries, report.last_seq), (8200, 8200));
+    // Entries 4991..=5010: the last rows stored before the appender opened, then its own.
+    let stored = store.ledger_page(4990, 20).await.unwrap();
+    assert_eq!(stored[0].payload, entries[4990].payload);
+    assert_eq!(stored[15].payload, r#"{"more":5}"#);
 }

@@ -595,3 +595,31 @@ async fn access_log_checkpoints_every_n_appends() {
         (ACCESS_CHECKPOINT_EVERY + 3, 1, 3)
     );
 }
+
+/// RFC 6238 section 5.2: a TOTP code signs in once. Replaying it within its 30 s window (with
+/// the right password) is refused like a wrong code; a code of a later step still works, and
+/// after it the earlier step's code is refused too.
+#[tokio::test]
+async fn a_totp_code_signs_in_only_once() {
+    let s = Server::start().await;
+    let op = add_operator(&s.platform, "eu", "olga.support", "support")
+        .await
+        .unwrap();
+    let now = now_secs();
+    let login = |code: String| json!({"name": op.name, "region": op.region, "password": op.password, "totp": code});
+    let code = totp_code(&op.totp_secret, now).unwrap();
+    let first = s.anon().post("/api/ops/login", &login(code.clone())).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let replay = s.anon().post("/api/ops/login", &login(code.clone())).await;
+    assert_error(&replay, 401, "wrong_credentials");
+    assert!(replay.set_cookie("reelm_ops").is_none());
+    // The next step's code (accepted with one step of skew) is new, so it signs in …
+    let next = totp_code(&op.totp_secret, now + 30).unwrap();
+    let r = s.anon().post("/api/ops/login", &login(next.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // … and neither it nor the older code works again.
+    for code in [next, code] {
+        let r = s.anon().post("/api/ops/login", &login(code)).await;
+        assert_error(&r, 401, "wrong_credentials");
+    }
+}
