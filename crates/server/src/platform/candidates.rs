@@ -120,8 +120,8 @@ impl Platform {
     }
 
     /// Makes a just-published video of `cell` a candidate at once, without rebuilding the
-    /// pool (a rebuild would add it anyway: it is the cell's newest video). With no pool yet
-    /// there is nothing to add to: the next request builds one from the stores.
+    /// pool (a rebuild would add it anyway: it is the cell's newest video). With no pool yet it
+    /// is only remembered, for a build already under way.
     pub fn add_candidate(&self, cell: &Cell, video: VideoRow) {
         let Some(cell) = self.cell(cell.id()).cloned() else {
             return;
@@ -133,10 +133,10 @@ impl Platform {
             return;
         };
         let generation = self.candidates_generation.fetch_add(1, Ordering::AcqRel) + 1;
-        let Some((built, pool)) = slot.as_ref() else {
-            return;
-        };
-        if pool.iter().any(|(_, v)| v.id == video.id) {
+        if slot
+            .as_ref()
+            .is_some_and(|(_, pool)| pool.iter().any(|(_, v)| v.id == video.id))
+        {
             return;
         }
         if additions.len() >= MAX_ADDITIONS {
@@ -148,7 +148,11 @@ impl Platform {
             *slot = None;
             return;
         }
+        // Remembered even with no pool yet: a first build may be reading the stores already.
         additions.push((generation, cell.clone(), video.clone()));
+        let Some((built, pool)) = slot.as_ref() else {
+            return;
+        };
         let mut next = Vec::with_capacity(pool.len() + 1);
         next.push((cell, video));
         next.extend(pool.iter().cloned());
