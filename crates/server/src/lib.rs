@@ -47,6 +47,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = api::router(platform.clone());
+    // The For You candidate pool is rebuilt on a timer, never inside a request.
+    let refresher = platform::spawn_candidate_refresher(&platform);
     // Retrain every region's ranker now and then on a schedule; stops with the server.
     let trainer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(RANKER_RETRAIN);
@@ -71,5 +73,6 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await;
     trainer.abort();
+    refresher.abort();
     served
 }

@@ -16,6 +16,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod candidates;
+pub use candidates::spawn_refresher as spawn_candidate_refresher;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
     #[error("region {region}: {source}")]
@@ -360,8 +363,22 @@ pub struct Platform {
     /// The For You candidate pool (newest and most liked videos of every cell), shared by all
     /// viewers and refreshed every few seconds instead of on every request.
     candidates: std::sync::RwLock<Option<(std::time::Instant, CandidatePool)>>,
-    /// Held by the one request that rebuilds a stale pool; the others keep serving the stale one.
+    /// Held by whoever rebuilds the pool (the background refresher, or a request that found
+    /// none); the others keep serving the current one.
     refreshing: tokio::sync::Mutex<()>,
+    /// Bumped (under the `candidates` write lock) whenever the pool is edited or forgotten, so
+    /// a rebuild that read the store before the change does not overwrite it (see
+    /// [`candidates`]).
+    candidates_generation: std::sync::atomic::AtomicU64,
+    /// The generation of the last time the pool was forgotten (erasure, see
+    /// [`Platform::refresh_candidates`]).
+    candidates_forgotten: std::sync::atomic::AtomicU64,
+    /// Uploads added to the pool since it was last built, with the generation each made: a
+    /// build that read the stores before them carries them over.
+    candidate_additions: std::sync::Mutex<Vec<(u64, CellLink, VideoRow)>>,
+    /// True while a background refresher keeps the pool fresh: requests then never rebuild a
+    /// pool that merely aged.
+    candidates_refresher: std::sync::atomic::AtomicBool,
     /// Filters every feed applies (see [`crate::ops::feed::FeedGate`]).
     gates: std::sync::RwLock<Vec<Arc<dyn crate::ops::feed::FeedGate>>>,
     /// When the regions' rankers were last trained (ms since the epoch; 0: never).
@@ -448,6 +465,10 @@ impl Platform {
             tls,
             candidates: std::sync::RwLock::new(None),
             refreshing: tokio::sync::Mutex::new(()),
+            candidates_generation: Default::default(),
+            candidates_forgotten: Default::default(),
+            candidate_additions: Default::default(),
+            candidates_refresher: Default::default(),
             gates: Default::default(),
             trained_at_ms: Default::default(),
         })
@@ -541,13 +562,16 @@ impl Platform {
     }
 
     /// The For You candidate pool: each cell's newest and most liked published videos.
-    /// Stale-while-revalidate: when the pool is older than its time-to-live one request rebuilds
-    /// it while concurrent requests keep using the previous pool, so a refresh never stalls
-    /// the feed.
+    /// Normally a background task ([`spawn_candidate_refresher`], started by
+    /// [`crate::run`]) rebuilds it every [`CANDIDATES_TTL`] off the request path, and requests
+    /// only read it. Without that task (a platform used as a library), stale-while-revalidate:
+    /// one request rebuilds an aged pool while concurrent requests keep using the previous one.
+    /// A request waits for a build only when there is no pool at all (start-up, or after
+    /// [`Platform::refresh_candidates`]).
     pub async fn candidates(&self) -> Result<CandidatePool, AppError> {
         let current = self.current_candidates();
         if let Some((built, pool)) = &current
-            && built.elapsed() < CANDIDATES_TTL
+            && (built.elapsed() < CANDIDATES_TTL || self.candidates_refreshed_in_background())
         {
             return Ok(pool.clone());
         }
@@ -564,6 +588,15 @@ impl Platform {
         {
             return Ok(pool);
         }
+        let generation = self.candidates_generation();
+        let pool = self.build_candidates().await?;
+        self.store_candidates(generation, pool.clone());
+        drop(guard);
+        Ok(pool)
+    }
+
+    /// Reads the pool's videos from the cells and the regions' trending lists.
+    async fn build_candidates(&self) -> Result<CandidatePool, AppError> {
         let mut pool: Vec<(CellLink, VideoRow)> = Vec::new();
         let mut seen = HashSet::new();
         for link in &self.links {
@@ -619,12 +652,7 @@ impl Platform {
                 }
             }
         }
-        let pool = Arc::new(pool);
-        if let Ok(mut slot) = self.candidates.write() {
-            *slot = Some((std::time::Instant::now(), pool.clone()));
-        }
-        drop(guard);
-        Ok(pool)
+        Ok(Arc::new(pool))
     }
 
     fn current_candidates(&self) -> Option<(std::time::Instant, CandidatePool)> {
@@ -686,9 +714,19 @@ impl Platform {
         Ok(out)
     }
 
-    /// Forgets the candidate pool so a new upload is a candidate at once.
+    /// Forgets the candidate pool so the next request sees the stores as they are now (an
+    /// erased creator's videos are gone at once); that request rebuilds it.
     pub fn refresh_candidates(&self) {
         if let Ok(mut slot) = self.candidates.write() {
+            let generation = self
+                .candidates_generation
+                .fetch_add(1, std::sync::atomic::Ordering::AcqRel)
+                + 1;
+            self.candidates_forgotten
+                .store(generation, std::sync::atomic::Ordering::Release);
+            if let Ok(mut additions) = self.candidate_additions.lock() {
+                additions.clear();
+            }
             *slot = None;
         }
     }

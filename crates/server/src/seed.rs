@@ -252,6 +252,9 @@ pub async fn seed_demo(
             }
         }
     }
+    // The pool's rows were added as the videos were uploaded, before any of the views and
+    // likes above: rebuild it from the stores so the first pages rank by the real counts.
+    p.refresh_candidates();
     Ok(s)
 }
 

@@ -516,7 +516,11 @@ pub async fn serve(
         .map(|r| r.id.clone())
         .collect();
     tokio::pin!(shutdown);
+    // Connection tasks end with the endpoint (dropping the set aborts them): peers' pooled
+    // keep-alive connections must not outlive a cell that stopped.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         let (tcp, addr) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(c) => c,
@@ -530,7 +534,7 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let app = app.clone();
         let regions = regions.clone();
-        tokio::spawn(async move {
+        connections.spawn(async move {
             let tls = match acceptor.accept(tcp).await {
                 Ok(tls) => tls,
                 Err(e) => {

@@ -86,7 +86,8 @@ pub async fn upload(
     home.store.insert_video(&row, &objects).await?;
     home.cache.creator_videos.invalidate(&creator);
     home.cache.people.invalidate(&creator);
-    p.refresh_candidates();
+    // A candidate at once, without rebuilding the pool for every upload.
+    p.add_candidate(home, row.clone());
     Ok(row)
 }
 

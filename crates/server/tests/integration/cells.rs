@@ -22,6 +22,11 @@ struct Split {
 
 impl Split {
     async fn start() -> Split {
+        // RUST_LOG=reelm_server=debug shows the platforms' logs beside a failing test.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::load(dir.path(), None, &|_| None).unwrap();
         let mut cell_listeners = Vec::new();
@@ -136,17 +141,22 @@ async fn separate_cells_keep_people_home_and_share_only_public_data_over_mtls() 
         .await;
     assert_eq!(login.status, 200, "{}", login.text());
     ann_home.adopt_session(&login);
-    let feed = ann_home.get_json("/api/feed/foryou?limit=10").await;
-    let ids: Vec<&str> = feed["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i.pointer("/video/id").and_then(|v| v.as_str()))
-        .collect();
-    assert!(
-        ids.contains(&vid.as_str()),
-        "the EU video is a candidate: {feed}"
-    );
+    // Another process's upload reaches this edge's candidate pool at its next rebuild (every
+    // 2 s, in the background).
+    let mut found = false;
+    for _ in 0..50 {
+        let feed = ann_home.get_json("/api/feed/foryou?limit=10").await;
+        found = feed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i.pointer("/video/id").and_then(|v| v.as_str()) == Some(vid.as_str()));
+        if found {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(found, "the EU video became a candidate at the US edge");
     let media = ann_home.get(&format!("/api/videos/{vid}/media")).await;
     assert_eq!(media.status, 200);
     assert_eq!(

@@ -205,3 +205,35 @@ async fn a_trained_ranker_serves_and_names_its_version() {
         .await;
     assert_eq!(trending["model"], "trending-v2");
 }
+
+#[tokio::test]
+async fn an_upload_is_a_candidate_at_once_while_the_pool_refreshes_in_the_background() {
+    let s = Server::start().await;
+    let creator = s.quick_user("fresh_maker", "US").await;
+    creator.upload_tagged(0, "cooking").await;
+    let viewer = s.quick_user("fresh_viewer", "DE").await;
+    // The pool exists (built in the background or by this request)...
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["video"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(&viewer.get_json("/api/feed/foryou?limit=50").await).len(),
+        1
+    );
+    // ... and each new upload is served on the very next request, without waiting for a
+    // rebuild, in both modes.
+    for clip in 1..4 {
+        let id = creator.upload_tagged(clip, "music").await;
+        let personal = viewer.get_json("/api/feed/foryou?limit=50").await;
+        assert!(ids(&personal).contains(&id), "{personal:#?}");
+        let trending = viewer
+            .get_json("/api/feed/foryou?limit=50&mode=trending")
+            .await;
+        assert!(ids(&trending).contains(&id), "{trending:#?}");
+    }
+}
