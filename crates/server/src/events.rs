@@ -317,6 +317,22 @@ pub struct Imported {
     pub viewers: HashMap<VideoId, i64>,
 }
 
+impl Imported {
+    /// The smallest number of distinct people behind any shared value (0 when empty): what
+    /// the residency policy's k-anonymity minimum is checked against, by the sender and again
+    /// by the receiver.
+    pub fn fewest_people(&self) -> u64 {
+        self.co
+            .values()
+            .flatten()
+            .map(|(_, n)| *n)
+            .chain(self.viewers.values().copied())
+            .min()
+            .unwrap_or(0)
+            .max(0) as u64
+    }
+}
+
 impl FeedState {
     async fn load(store: &CellStore, half_life_ms: i64) -> Result<FeedState, EventsError> {
         let position = store.consumer_position(FEED_CONSUMER).await?;
@@ -496,19 +512,11 @@ pub async fn share_aggregates(p: &crate::Platform) -> Result<(), AppError> {
         if shared.co.is_empty() && shared.viewers.is_empty() {
             continue;
         }
-        let fewest = shared
-            .co
-            .values()
-            .flatten()
-            .map(|(_, n)| *n)
-            .chain(shared.viewers.values().copied())
-            .min()
-            .unwrap_or(0);
         let t = crate::gateway::Transfer {
             class: reelm_core::DataClass::Aggregate,
             purpose: crate::policy::PURPOSE_MODEL_TRAINING,
             object: "feed_aggregates",
-            distinct_people: Some(fewest.max(0) as u64),
+            distinct_people: Some(shared.fewest_people()),
         };
         for target in p.links() {
             if target.id() == source.id() {

@@ -17,6 +17,9 @@ pub const PURPOSE_SERVE_PUBLIC_CONTENT: &str = "serve_public_content";
 pub const PURPOSE_OWNER_MIGRATION: &str = "owner_migration";
 /// Sharing k-anonymous statistics so another region's feed can learn from them.
 pub const PURPOSE_MODEL_TRAINING: &str = "model_training";
+/// A person's personal data shown to an operator of another region under an approved
+/// break-glass grant (the access itself is decided by Cedar and in the person's access log).
+pub const PURPOSE_OPERATOR_ACCESS: &str = "operator_access";
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

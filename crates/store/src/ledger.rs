@@ -28,6 +28,20 @@ pub struct CheckpointRow {
     pub signature: Vec<u8>,
 }
 
+impl LedgerRow {
+    /// The row as an entry to insert or frame, borrowing its values.
+    pub fn entry(&self) -> LedgerEntryRef<'_> {
+        LedgerEntryRef {
+            seq: self.seq,
+            at_ms: self.at_ms,
+            kind: &self.kind,
+            payload: &self.payload,
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
+    }
+}
+
 /// A ledger entry to insert, borrowed from the caller (no copies of payloads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LedgerEntryRef<'a> {
@@ -801,16 +815,7 @@ mod tests {
     }
 
     fn refs(rows: &[LedgerRow]) -> Vec<LedgerEntryRef<'_>> {
-        rows.iter()
-            .map(|r| LedgerEntryRef {
-                seq: r.seq,
-                at_ms: r.at_ms,
-                kind: &r.kind,
-                payload: &r.payload,
-                prev_hash: &r.prev_hash,
-                hash: &r.hash,
-            })
-            .collect()
+        rows.iter().map(LedgerRow::entry).collect()
     }
 
     #[tokio::test]
@@ -1078,17 +1083,7 @@ mod insert_experiments {
                         }
                     })
                     .collect();
-                let refs: Vec<LedgerEntryRef<'_>> = rows
-                    .iter()
-                    .map(|r| LedgerEntryRef {
-                        seq: r.seq,
-                        at_ms: r.at_ms,
-                        kind: &r.kind,
-                        payload: &r.payload,
-                        prev_hash: &r.prev_hash,
-                        hash: &r.hash,
-                    })
-                    .collect();
+                let refs: Vec<LedgerEntryRef<'_>> = rows.iter().map(LedgerRow::entry).collect();
                 store.insert_ledger_batch(&refs, &[], None).await.unwrap();
             }
             let s = t.elapsed().as_secs_f64();

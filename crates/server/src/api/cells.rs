@@ -8,8 +8,8 @@
 //! - Anything else on the mTLS listener is the public API, for requests an edge forwarded to
 //!   this home cell ([`route_home`]).
 
-use crate::api::ApiJson;
 use crate::api::model::PersonRef;
+use crate::api::{ApiJson, ApiQuery, parse_id};
 use crate::error::AppError;
 use crate::events::Imported;
 use crate::link::{CellLink, FORWARDED_FROM};
@@ -17,7 +17,7 @@ use crate::platform::{Cell, Platform};
 use crate::policy::{Decision, ResidencyPolicy, TransferRequest};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -70,7 +70,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
 }
 
 /// The addressed cell, which must run in this process.
-async fn here(p: &Platform, region: &str) -> Result<Arc<Cell>, AppError> {
+fn here(p: &Platform, region: &str) -> Result<Arc<Cell>, AppError> {
     RegionId::new(region)
         .ok()
         .and_then(|r| p.cell(&r).cloned())
@@ -97,7 +97,7 @@ async fn videos(
     Path(region): RegionPath,
     ApiJson(body): ApiJson<Ids<VideoId>>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
     Ok(Json(cell.store.videos(&body.ids).await?).into_response())
 }
 
@@ -110,9 +110,9 @@ async fn recent(
     State(p): State<Arc<Platform>>,
     _: Peer,
     Path(region): RegionPath,
-    Query(q): Query<Limit>,
+    ApiQuery(q): ApiQuery<Limit>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
     Ok(Json(cell.store.recent_videos(q.limit.clamp(0, 1_000)).await?).into_response())
 }
 
@@ -120,9 +120,9 @@ async fn top(
     State(p): State<Arc<Platform>>,
     _: Peer,
     Path(region): RegionPath,
-    Query(q): Query<Limit>,
+    ApiQuery(q): ApiQuery<Limit>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
     Ok(Json(cell.store.top_videos(q.limit.clamp(0, 1_000)).await?).into_response())
 }
 
@@ -139,7 +139,7 @@ async fn by_creators(
     Path(region): RegionPath,
     ApiJson(q): ApiJson<ByCreators>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
     let rows = cell
         .store
         .videos_by_creators(&q.creators, q.after, q.limit.clamp(0, 1_000))
@@ -150,9 +150,10 @@ async fn by_creators(
 async fn video(
     State(p): State<Arc<Platform>>,
     _: Peer,
-    Path((region, id)): Path<(String, VideoId)>,
+    Path((region, id)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
+    let id: VideoId = parse_id(&id, "video")?;
     Ok(Json(cell.store.video(id).await?).into_response())
 }
 
@@ -166,10 +167,11 @@ struct CommentsQuery {
 async fn comments(
     State(p): State<Arc<Platform>>,
     _: Peer,
-    Path((region, id)): Path<(String, VideoId)>,
-    Query(q): Query<CommentsQuery>,
+    Path((region, id)): Path<(String, String)>,
+    ApiQuery(q): ApiQuery<CommentsQuery>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
+    let id: VideoId = parse_id(&id, "video")?;
     let after = Keyset {
         at: q.after_at,
         id: q.after_id,
@@ -192,9 +194,9 @@ async fn trending(
     State(p): State<Arc<Platform>>,
     _: Peer,
     Path(region): RegionPath,
-    Query(q): Query<TrendingQuery>,
+    ApiQuery(q): ApiQuery<TrendingQuery>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
     // Never below the region's own threshold: a trending list must not single anyone out.
     let min = q
         .min_viewers
@@ -217,7 +219,7 @@ async fn creator_videos(
     Path(region): RegionPath,
     ApiJson(q): ApiJson<Creators>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
     let mut out: Vec<(UserId, Arc<Vec<reelm_store::VideoRow>>)> = Vec::new();
     for c in q.creators.iter().take(1_000) {
         out.push((*c, cell.creator_videos(*c).await?));
@@ -231,7 +233,7 @@ async fn people(
     Path(region): RegionPath,
     ApiJson(q): ApiJson<Ids<UserId>>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
     let people: Vec<PersonRef> = cell.people(&q.ids).await?;
     Ok(Json(people).into_response())
 }
@@ -239,9 +241,10 @@ async fn people(
 async fn profile(
     State(p): State<Arc<Platform>>,
     _: Peer,
-    Path((region, id)): Path<(String, UserId)>,
+    Path((region, id)): Path<(String, String)>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
+    let id: UserId = parse_id(&id, "person")?;
     Ok(Json(cell.store.profile(id).await?).into_response())
 }
 
@@ -283,7 +286,7 @@ async fn deliver_video_counters(
     Path(region): RegionPath,
     ApiJson(d): ApiJson<VideoCounters>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
     admit(&peer, &cell, DataClass::Public, &d.purpose, None)?;
     CellLink::Local(cell)
         .apply_video_counters(&d.purpose, d.video, d.delta)
@@ -304,7 +307,7 @@ async fn deliver_profile_counters(
     Path(region): RegionPath,
     ApiJson(d): ApiJson<ProfileCounters>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
     admit(&peer, &cell, DataClass::Public, &d.purpose, None)?;
     CellLink::Local(cell)
         .apply_profile_counters(&d.purpose, d.user, d.delta)
@@ -323,19 +326,10 @@ async fn deliver_aggregates(
     Path(region): RegionPath,
     ApiJson(d): ApiJson<Aggregates>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
     // Every value must rest on enough people (recomputed here, not taken from the sender),
     // and the policy must admit it.
-    let fewest = d
-        .shared
-        .co
-        .values()
-        .flatten()
-        .map(|(_, n)| *n)
-        .chain(d.shared.viewers.values().copied())
-        .min()
-        .unwrap_or(0)
-        .max(0) as u64;
+    let fewest = d.shared.fewest_people();
     let k = u64::from(p.config.feed.share_min_people);
     if fewest < k {
         return Err(AppError::user(
@@ -389,7 +383,7 @@ async fn operator_read(
     Path(region): RegionPath,
     ApiJson(q): ApiJson<OperatorRead>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
     vouched(&peer, &q.operator)?;
     let data =
         crate::ops::operators::read_personal_in(&cell, &q.operator, q.person, q.purpose, q.ticket)
@@ -410,7 +404,7 @@ async fn operator_break_glass(
     Path(region): RegionPath,
     ApiJson(q): ApiJson<OperatorBreakGlass>,
 ) -> Result<Response, AppError> {
-    let cell = here(&p, &region).await?;
+    let cell = here(&p, &region)?;
     vouched(&peer, &q.operator)?;
     let grant =
         crate::ops::operators::request_break_glass_in(&cell, &q.operator, q.person, q.request)

@@ -1053,6 +1053,23 @@ pub async fn read_personal_in(
     if !decision.allowed {
         return Err(AppError::user(ErrorCode::Forbidden, decision.reason));
     }
+    // An operator of another region takes personal data out of the person's region: a
+    // transfer like any other, decided by the residency policy and ledgered here (the source).
+    if op.home_region != home.id().as_str() {
+        let to = RegionId::new(&op.home_region).map_err(|_| {
+            AppError::Internal(format!(
+                "operator region {:?} is not a region",
+                op.home_region
+            ))
+        })?;
+        let transfer = crate::gateway::Transfer {
+            class: reelm_core::DataClass::Personal,
+            purpose: crate::policy::PURPOSE_OPERATOR_ACCESS,
+            object: "operator_read",
+            distinct_people: None,
+        };
+        crate::gateway::require(home, &to, &transfer).await?;
+    }
     let me = crate::ops::accounts::me(home, person).await?;
     Ok(PersonalData {
         id: person.to_string(),

@@ -405,6 +405,22 @@ async fn operators_reach_people_of_other_regions_only_through_their_cell() {
     let log = ann.all_pages("/api/me/access-log", 10).await;
     assert_eq!(log.len(), 2);
     assert_eq!(log[0]["decision"], "allow");
+    // Her data left the US for an EU operator: a transfer, ledgered in the US (the source).
+    let us_cell = split
+        .platform("us")
+        .cell(&RegionId::new("us").unwrap())
+        .unwrap()
+        .clone();
+    let ledger = us_cell.store.ledger_page(0, 1000).await.unwrap();
+    assert!(
+        ledger
+            .iter()
+            .any(|e| e.payload.contains("\"object\":\"operator_read\"")
+                && e.payload.contains("\"class\":\"personal\"")
+                && e.payload.contains("\"to\":\"eu\"")
+                && e.payload.contains("\"decision\":\"allowed\"")),
+        "the operator read is ledgered in the person's region"
+    );
 
     // A cell speaks only for its own operators: the EU certificate cannot vouch for a US one.
     let us = RegionId::new("us").unwrap();

@@ -331,6 +331,14 @@ async fn break_glass_needs_a_second_operators_approval() {
     let r = uma.get(read).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["email"], "ana_glass@example.org");
+    // The data went to a US operator: ledgered in the EU as a personal-data transfer.
+    let ledger = s.cell("eu").store.ledger_page(0, 1000).await.unwrap();
+    assert!(
+        ledger
+            .iter()
+            .any(|e| e.payload.contains("\"object\":\"operator_read\"")
+                && e.payload.contains("\"to\":\"us\""))
+    );
     // Only for the approved purpose and ticket.
     assert_error(
         &uma.get("/api/ops/people/ana_glass/personal?purpose=legal_request&ticket=LEG-10")
