@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 use reelm_core::Config;
-use reelm_server::Platform;
+use reelm_platform::Platform;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -434,7 +434,7 @@ async fn run() -> Result<()> {
             println!("data dir: {}", config.data_dir.display());
             let platform = open(config).await?;
             let started = std::time::Instant::now();
-            let summary = reelm_server::seed::seed_demo(&platform, people, &mut |m| {
+            let summary = reelm_demo::seed::seed_demo(&platform, people, &mut |m| {
                 eprintln!("seeding: {m}")
             })
             .await?;
@@ -458,14 +458,14 @@ async fn run() -> Result<()> {
                     r.id, r.data_center, r.store_url
                 );
             }
-            let logins: Vec<&str> = reelm_server::seed::DEMO_LOGINS
+            let logins: Vec<&str> = reelm_demo::seed::DEMO_LOGINS
                 .iter()
                 .map(|(h, _)| *h)
                 .collect();
             println!(
                 "log in as {} with password {:?}",
                 logins.join(", "),
-                reelm_server::seed::DEMO_PASSWORD
+                reelm_demo::seed::DEMO_PASSWORD
             );
             serve(platform).await
         }
@@ -489,7 +489,7 @@ async fn run() -> Result<()> {
         } => {
             let config = load_config(&cfg, "reelm-data")?;
             let regions: Vec<_> = config.regions.iter().map(|r| r.id.clone()).collect();
-            let made = reelm_server::tls::init(&config.data_dir, &regions, force)?;
+            let made = reelm_platform::tls::init(&config.data_dir, &regions, force)?;
             for m in &made {
                 let what = if m.created { "created" } else { "kept   " };
                 println!("{what} {}", m.path.display());
@@ -504,7 +504,7 @@ async fn run() -> Result<()> {
             command: ResidencyCommand::Audit { cfg, json },
         } => {
             let platform = open(load_config(&cfg, "reelm-data")?).await?;
-            let report = reelm_server::audit::run(&platform).await?;
+            let report = reelm_audit::run(&platform).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -522,7 +522,7 @@ async fn run() -> Result<()> {
             command: LedgerCommand::Verify { cfg, region, json },
         } => {
             let platform = open(load_config(&cfg, "reelm-data")?).await?;
-            let report = reelm_server::ledger::verify_region(&platform, &region).await?;
+            let report = reelm_audit::verify_region(&platform, &region).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -557,7 +557,7 @@ async fn run() -> Result<()> {
                 },
         } => {
             let platform = open(load_config(&cfg, "reelm-data")?).await?;
-            let op = reelm_server::ops::operators::add_operator(&platform, &region, &name, &role)
+            let op = reelm_operators::add_operator(&platform, &region, &name, &role)
                 .await?;
             platform.close().await;
             println!(
@@ -608,7 +608,7 @@ async fn keys_rotate(region: &str, cfg: &ConfigArgs, retire_old: bool) -> Result
                 known.join(", ")
             )
         })?;
-    let key_file = reelm_server::Cell::keys_dir(&config.data_dir, &id).join("region-kms.json");
+    let key_file = reelm_platform::Cell::keys_dir(&config.data_dir, &id).join("region-kms.json");
     if !key_file.exists() {
         bail!(
             "region {id} has no key file at {} (has the platform run with this data dir?)",
@@ -616,7 +616,7 @@ async fn keys_rotate(region: &str, cfg: &ConfigArgs, retire_old: bool) -> Result
         );
     }
     let report =
-        reelm_server::ops::keys::rotate_region_key(&config, &id, retire_old, &mut |done, total| {
+        reelm_accounts::keys::rotate_region_key(&config, &id, retire_old, &mut |done, total| {
             eprintln!("re-wrapped {done}/{total} data keys")
         })
         .await?;
@@ -646,7 +646,7 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
         only,
         json,
     } = args;
-    use reelm_server::bench::{self, DatasetSpec, Scenario};
+    use reelm_demo::bench::{self, DatasetSpec, Scenario};
     let scenarios: Vec<Scenario> = if only.is_empty() {
         Scenario::ALL.to_vec()
     } else {
@@ -689,7 +689,7 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
     eprintln!("loaded in {:.1}s", t.elapsed().as_secs_f64());
     // Train the rankers before measuring, so no scenario runs beside the training.
     let t = std::time::Instant::now();
-    reelm_server::ranker::train_all(&platform).await?;
+    reelm_recommend::ranker::train_all(&platform).await?;
     eprintln!(
         "trained the regions' rankers in {:.1}s",
         t.elapsed().as_secs_f64()
@@ -754,7 +754,7 @@ async fn bench_api(args: BenchApiArgs) -> Result<()> {
 }
 
 async fn bench_freshness(args: BenchFreshnessArgs) -> Result<()> {
-    use reelm_server::bench::{self, DatasetSpec};
+    use reelm_demo::bench::{self, DatasetSpec};
     if !(args.rate > 0.0 && args.rate.is_finite()) {
         bail!("--rate must be a positive number of events per second");
     }
@@ -780,7 +780,7 @@ async fn bench_freshness(args: BenchFreshnessArgs) -> Result<()> {
         ..Default::default()
     };
     let data = bench::load(&platform, &spec, &mut |m| eprintln!("loading {m}")).await?;
-    reelm_server::ranker::train_all(&platform).await?;
+    reelm_recommend::ranker::train_all(&platform).await?;
     let sessions = bench::sessions(&platform, &data, 500).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -792,7 +792,7 @@ async fn bench_freshness(args: BenchFreshnessArgs) -> Result<()> {
         "measuring: {} trials, then {} events/s for {}s",
         args.trials, args.rate, args.seconds
     );
-    let report = reelm_server::freshness::run(
+    let report = reelm_demo::freshness::run(
         platform.clone(),
         &base,
         &data,
@@ -821,7 +821,7 @@ async fn bench_freshness(args: BenchFreshnessArgs) -> Result<()> {
             data.videos.len(),
             args.interactions
         );
-        print!("{}", reelm_server::freshness::render(&report));
+        print!("{}", reelm_demo::freshness::render(&report));
     }
     Ok(())
 }
@@ -877,11 +877,11 @@ async fn train(config: Config, region: Option<String>) -> Result<()> {
             continue;
         }
         let started = std::time::Instant::now();
-        match reelm_server::ranker::train(&platform, cell).await? {
+        match reelm_recommend::ranker::train(&platform, cell).await? {
             None => println!(
                 "region {}: fewer than {} view events; the feed keeps its hand-set weights",
                 cell.id(),
-                reelm_server::ranker::MIN_EXAMPLES
+                reelm_recommend::ranker::MIN_EXAMPLES
             ),
             Some(r) => {
                 let m = &r.model;

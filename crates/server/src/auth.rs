@@ -1,77 +1,22 @@
-//! Sessions, cookies, CSRF and password hashing.
+//! Who is asking, by type: the session cookie, CSRF, and the extractors that turn them into
+//! the signed-in [`Session`] (people) or [`reelm_operators::Operator`] (operators).
 //!
 //! The session cookie is `<region>.<token>`: the region prefix lets the edge find the home
-//! cell that holds the session without any global session table. Only a SHA-256 of the token
-//! is stored, so a copy of the sessions table cannot be replayed.
+//! cell that holds the session without any global session table (see
+//! [`reelm_platform::session`]).
 
-use crate::error::AppError;
-use crate::platform::{Cell, Platform};
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use crate::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reelm_core::{ErrorCode, RegionId, UserId};
-use sha2::{Digest, Sha256};
+use reelm_core::{ErrorCode, RegionId};
+use reelm_platform::session::{SESSION_TTL_MS, constant_time_eq};
+use reelm_platform::{Platform, Session};
 use std::sync::Arc;
 
 pub const SESSION_COOKIE: &str = "reelm_session";
 pub const CSRF_COOKIE: &str = "reelm_csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
-pub const SESSION_TTL_MS: i64 = 30 * 24 * 3600 * 1000;
-
-pub fn random_token() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-}
-
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
-/// Argon2id with the crate's defaults (19 MiB, 2 passes): OWASP's recommended floor. Runs on the
-/// blocking pool because it takes tens of milliseconds by design.
-pub async fn hash_password(password: String) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        Argon2::default()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| AppError::Internal(e.to_string()))
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
-}
-
-/// Verifies a password against a stored hash. With no hash (unknown handle, or a seeded
-/// person who cannot log in) it still spends the same work on a dummy hash, so response time
-/// does not reveal which handles exist.
-pub async fn verify_password(password: String, stored: Option<String>) -> Result<bool, AppError> {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    tokio::task::spawn_blocking(move || {
-        let dummy = DUMMY.get_or_init(|| {
-            let salt = SaltString::encode_b64(&[7u8; 16]).expect("static salt encodes");
-            Argon2::default()
-                .hash_password(b"dummy password", &salt)
-                .map(|h| h.to_string())
-                .unwrap_or_default()
-        });
-        let (hash, real) = match &stored {
-            Some(h) => (h.as_str(), true),
-            None => (dummy.as_str(), false),
-        };
-        let parsed = PasswordHash::new(hash)
-            .map_err(|e| AppError::Internal(format!("stored password hash: {e}")))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-            && real)
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
-}
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
@@ -106,86 +51,93 @@ pub fn clear_cookies() -> [String; 2] {
 /// The signed-in person, checked by type: a handler that takes `Viewer` cannot run without a
 /// live session, and on state-changing methods without a matching CSRF token.
 #[derive(Clone, Debug)]
-pub struct Viewer {
-    pub user: UserId,
-    pub home: Arc<Cell>,
-    pub token_hash: String,
+pub struct Viewer(pub Session);
+
+impl std::ops::Deref for Viewer {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.0
+    }
 }
 
 /// The signed-in person if any; reads work anonymously.
 #[derive(Clone, Debug)]
 pub struct MaybeViewer(pub Option<Viewer>);
 
-async fn resolve(parts: &Parts, platform: &Platform) -> Result<Option<Viewer>, AppError> {
+impl MaybeViewer {
+    /// The session, when signed in.
+    pub fn session(&self) -> Option<&Session> {
+        self.0.as_deref()
+    }
+}
+
+async fn resolve(parts: &Parts, platform: &Platform) -> Result<Option<Viewer>, ApiError> {
     let Some(raw) = cookie(&parts.headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     let Some((region, token)) = raw.split_once('.') else {
         return Ok(None);
     };
-    let Some(cell) = RegionId::new(region)
-        .ok()
-        .and_then(|r| platform.cell(&r).cloned())
-    else {
+    let Some(session) = Session::resolve(platform, region, token).await? else {
         return Ok(None);
-    };
-    let hash = token_hash(token);
-    let now = reelm_core::now_ms();
-    let user = match cell.cache.sessions.get(&hash) {
-        Some((user, expires_at)) if expires_at > now => user,
-        _ => {
-            let Some((user, expires_at)) = cell.store.session(&hash, now).await? else {
-                return Ok(None);
-            };
-            cell.cache.sessions.insert(hash.clone(), (user, expires_at));
-            user
-        }
     };
     if is_state_changing(&parts.method) {
         let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
         let expected = cookie(&parts.headers, CSRF_COOKIE);
         let ok = matches!((sent, expected), (Some(s), Some(e)) if !e.is_empty() && constant_time_eq(s.as_bytes(), e.as_bytes()));
         if !ok {
-            return Err(AppError::user(
+            return Err(ApiError::user(
                 ErrorCode::CsrfFailed,
                 "missing or wrong X-CSRF-Token header: send the value of the reelm_csrf cookie",
             ));
         }
     }
-    Ok(Some(Viewer {
-        user,
-        home: cell,
-        token_hash: hash,
-    }))
+    Ok(Some(Viewer(session)))
 }
 
 fn is_state_changing(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl FromRequestParts<Arc<Platform>> for Viewer {
-    type Rejection = AppError;
+    type Rejection = ApiError;
     async fn from_request_parts(
         parts: &mut Parts,
         platform: &Arc<Platform>,
-    ) -> Result<Self, AppError> {
+    ) -> Result<Self, ApiError> {
         resolve(parts, platform)
             .await?
-            .ok_or_else(|| AppError::user(ErrorCode::Unauthenticated, "sign in first"))
+            .ok_or_else(|| ApiError::user(ErrorCode::Unauthenticated, "sign in first"))
     }
 }
 
 impl FromRequestParts<Arc<Platform>> for MaybeViewer {
-    type Rejection = AppError;
+    type Rejection = ApiError;
     async fn from_request_parts(
         parts: &mut Parts,
         platform: &Arc<Platform>,
-    ) -> Result<Self, AppError> {
+    ) -> Result<Self, ApiError> {
         Ok(MaybeViewer(resolve(parts, platform).await?))
+    }
+}
+
+/// The signed-in operator (cookie `reelm_ops=<region>.<token>`), checked by type.
+#[derive(Clone, Debug)]
+pub struct SignedInOperator(pub reelm_operators::Operator);
+
+impl FromRequestParts<Arc<Platform>> for SignedInOperator {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        p: &Arc<Platform>,
+    ) -> Result<Self, ApiError> {
+        let none = || ApiError::user(ErrorCode::Unauthenticated, "operator sign-in required");
+        let raw = cookie(&parts.headers, reelm_operators::OPS_COOKIE).ok_or_else(none)?;
+        let (region, token) = raw.split_once('.').ok_or_else(none)?;
+        let op = reelm_operators::Operator::resolve(p, region, token)
+            .await?
+            .ok_or_else(none)?;
+        Ok(SignedInOperator(op))
     }
 }
 
@@ -203,22 +155,5 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("eu.tok"));
         assert_eq!(cookie(&h, CSRF_COOKIE), Some("xyz"));
         assert_eq!(cookie(&h, "nope"), None);
-    }
-
-    #[tokio::test]
-    async fn passwords_hash_with_argon2id() {
-        let h = hash_password("correct horse".into()).await.unwrap();
-        assert!(h.starts_with("$argon2id$"));
-        assert!(
-            verify_password("correct horse".into(), Some(h.clone()))
-                .await
-                .unwrap()
-        );
-        assert!(!verify_password("wrong".into(), Some(h)).await.unwrap());
-        assert!(
-            !verify_password("dummy password".into(), None)
-                .await
-                .unwrap()
-        );
     }
 }

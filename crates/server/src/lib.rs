@@ -1,36 +1,22 @@
-//! The reelm edge and its region cells, as a library: `reelm serve` and `reelm demo` are thin
-//! wrappers around [`run`].
+//! The reelm HTTP server, as a library: `reelm serve` and `reelm demo` are thin wrappers around
+//! [`run`].
 //!
-//! Owns: the HTTP API (one handler module per resource), sessions and CSRF, the operations
-//! behind the API (sign-up placement, behavior written to the home cell, feeds), the embedded
-//! web app, demo seeding and the residency audit.
+//! Owns: axum and only axum: the public API (one handler module per resource, [`api`]), the
+//! extractors that turn cookies into a signed-in [`reelm_platform::Session`] or operator
+//! ([`auth`]), the mapping from domain errors to HTTP ([`error`]), the mTLS cell endpoint and
+//! `route_home` ([`api::cells`]), the embedded web app, and the background tasks a serving
+//! process runs (candidate pool refresher, ranker training).
 //!
-//! Must not: write a person's personal or behavioral rows anywhere but their home cell. The
-//! only writes that cross cells are public counter deltas, and they go through
-//! [`gateway`].
+//! Must not: hold a rule of its own. Operations live in the subsystem crates and know no HTTP;
+//! a handler parses, calls one operation and answers.
 
 pub mod api;
-pub mod audit;
-mod auth;
-pub mod bench;
-pub mod cache;
-mod cursor;
+pub mod auth;
 pub mod error;
-pub mod events;
-pub mod freshness;
-pub mod gateway;
-pub mod ledger;
-pub mod link;
-pub mod ops;
-pub mod platform;
-pub mod policy;
-pub mod ranker;
-pub mod seed;
-pub mod tls;
 mod web;
 
-pub use error::AppError;
-pub use platform::{Cell, Platform};
+pub use error::ApiError;
+pub use reelm_platform::{Cell, Platform};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -48,7 +34,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let app = api::router(platform.clone());
     // The For You candidate pool is rebuilt on a timer, never inside a request.
-    let refresher = platform::spawn_candidate_refresher(&platform);
+    let refresher = reelm_recommend::spawn_refresher(&platform);
     // Retrain every region's ranker now and then on a schedule; stops with the server.
     let trainer = tokio::spawn(async move {
         let mut tick = tokio::time::interval(RANKER_RETRAIN);
@@ -56,15 +42,15 @@ pub async fn run(
         loop {
             tick.tick().await;
             // Regions share their k-anonymous feed statistics through the gateway.
-            if let Err(e) = events::share_aggregates(&platform).await {
+            if let Err(e) = reelm_recommend::sharing::share_aggregates(&platform).await {
                 tracing::warn!(error = %e, "sharing feed aggregates failed; keeping the last ones");
             }
             // A caller that trained just before serving (the bench, `reelm train`) is not
             // retrained at once.
-            if std::mem::take(&mut first) && platform.trained_within(RANKER_RETRAIN) {
+            if std::mem::take(&mut first) && reelm_recommend::Recommender::of(&platform).trained_within(RANKER_RETRAIN) {
                 continue;
             }
-            if let Err(e) = ranker::train_all(&platform).await {
+            if let Err(e) = reelm_recommend::ranker::train_all(&platform).await {
                 tracing::warn!(error = %e, "ranker training failed; serving the previous model");
             }
         }

@@ -1,7 +1,7 @@
 //! The web app: plain ES modules and CSS from `web/`, embedded in the binary at build time so
 //! the platform runs with no build step and no files beside the binary.
 
-use crate::platform::Platform;
+use reelm_platform::Platform;
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -2,9 +2,9 @@
 
 use super::{ApiJson, json};
 use crate::auth::{self, MaybeViewer, Viewer};
-use crate::error::AppError;
-use crate::ops::accounts::{self as ops, LogIn, NewSession, SignUp};
-use crate::platform::Platform;
+use crate::error::ApiError;
+use reelm_accounts::accounts::{self as ops, LogIn, NewSession, SignUp};
+use reelm_platform::Platform;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -25,7 +25,7 @@ fn with_cookies(p: &Platform, status: StatusCode, s: NewSession) -> Response {
 pub async fn sign_up(
     State(p): State<Arc<Platform>>,
     ApiJson(req): ApiJson<SignUp>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let s = ops::sign_up(&p, req).await?;
     Ok(with_cookies(&p, StatusCode::CREATED, s))
 }
@@ -33,12 +33,12 @@ pub async fn sign_up(
 pub async fn log_in(
     State(p): State<Arc<Platform>>,
     ApiJson(req): ApiJson<LogIn>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let s = ops::log_in(&p, req).await?;
     Ok(with_cookies(&p, StatusCode::OK, s))
 }
 
-pub async fn log_out(MaybeViewer(viewer): MaybeViewer) -> Result<Response, AppError> {
+pub async fn log_out(MaybeViewer(viewer): MaybeViewer) -> Result<Response, ApiError> {
     if let Some(v) = viewer {
         v.home.store.delete_session(&v.token_hash).await?;
         v.home.cache.sessions.invalidate(&v.token_hash);
@@ -52,7 +52,7 @@ pub async fn log_out(MaybeViewer(viewer): MaybeViewer) -> Result<Response, AppEr
     Ok(resp)
 }
 
-pub async fn me(v: Viewer) -> Result<Response, AppError> {
+pub async fn me(v: Viewer) -> Result<Response, ApiError> {
     Ok(Json(ops::me(&v.home, v.user).await?).into_response())
 }
 
@@ -61,9 +61,9 @@ pub async fn me(v: Viewer) -> Result<Response, AppError> {
 pub async fn erase_me(
     State(p): State<Arc<Platform>>,
     v: Viewer,
-    ApiJson(req): ApiJson<crate::ops::erasure::EraseRequest>,
-) -> Result<Response, AppError> {
-    let receipt = crate::ops::erasure::erase_me(&p, &v, req).await?;
+    ApiJson(req): ApiJson<reelm_accounts::erasure::EraseRequest>,
+) -> Result<Response, ApiError> {
+    let receipt = reelm_accounts::erasure::erase_me(&p, &v, req).await?;
     let mut resp = Json(receipt).into_response();
     for c in auth::clear_cookies() {
         if let Ok(v) = c.parse() {
@@ -73,6 +73,6 @@ pub async fn erase_me(
     Ok(resp)
 }
 
-pub async fn data_location(v: Viewer) -> Result<Response, AppError> {
+pub async fn data_location(v: Viewer) -> Result<Response, ApiError> {
     Ok(Json(ops::data_location(&v.home, v.user).await?).into_response())
 }

@@ -3,14 +3,13 @@
 
 pub mod accounts;
 pub mod cells;
-pub mod model;
 pub mod operators;
 pub mod regions;
 pub mod users;
 pub mod videos;
 
-use crate::error::AppError;
-use crate::platform::Platform;
+use crate::error::ApiError;
+use reelm_platform::Platform;
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -23,6 +22,9 @@ use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
 pub fn router(platform: Arc<Platform>) -> Router {
+    // Operators' requests about a person of another region are cell calls the person's cell
+    // answers; this process's cells answer them from now on.
+    reelm_operators::register(&platform);
     let upload_limit = platform.config.max_upload_bytes as usize + 64 * 1024;
     let api = Router::new()
         .route("/health", get(regions::health))
@@ -73,13 +75,13 @@ pub fn router(platform: Arc<Platform>) -> Router {
         .route("/feed/following", get(users::following_feed))
         .route("/feed/foryou", get(users::for_you_feed))
         .fallback(|| async {
-            AppError::user(
+            ApiError::user(
                 ErrorCode::NotFound,
                 "no such API endpoint; see /api/openapi.json",
             )
         })
         .method_not_allowed_fallback(|| async {
-            AppError::user(
+            ApiError::user(
                 ErrorCode::MethodNotAllowed,
                 "this endpoint does not take that method; see /api/openapi.json",
             )
@@ -101,8 +103,8 @@ pub fn router(platform: Arc<Platform>) -> Router {
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = AppError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         match axum::Json::<T>::from_request(req, state).await {
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(e) => Err(json_rejection(e)),
@@ -110,7 +112,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-fn json_rejection(e: JsonRejection) -> AppError {
+fn json_rejection(e: JsonRejection) -> ApiError {
     match e {
         JsonRejection::JsonDataError(e) => {
             let text = e.body_text();
@@ -119,14 +121,14 @@ fn json_rejection(e: JsonRejection) -> AppError {
             } else {
                 ErrorCode::ValidationFailed
             };
-            AppError::user(code, text)
+            ApiError::user(code, text)
         }
-        JsonRejection::JsonSyntaxError(e) => AppError::user(ErrorCode::InvalidJson, e.body_text()),
-        JsonRejection::MissingJsonContentType(_) => AppError::user(
+        JsonRejection::JsonSyntaxError(e) => ApiError::user(ErrorCode::InvalidJson, e.body_text()),
+        JsonRejection::MissingJsonContentType(_) => ApiError::user(
             ErrorCode::InvalidJson,
             "send a JSON body with Content-Type: application/json",
         ),
-        other => AppError::user(ErrorCode::BadRequest, other.body_text()),
+        other => ApiError::user(ErrorCode::BadRequest, other.body_text()),
     }
 }
 
@@ -134,14 +136,14 @@ fn json_rejection(e: JsonRejection) -> AppError {
 pub struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = AppError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
             Err(e @ QueryRejection::FailedToDeserializeQueryString(_)) => {
-                Err(AppError::user(ErrorCode::ValidationFailed, e.body_text()))
+                Err(ApiError::user(ErrorCode::ValidationFailed, e.body_text()))
             }
-            Err(e) => Err(AppError::user(ErrorCode::BadRequest, e.body_text())),
+            Err(e) => Err(ApiError::user(ErrorCode::BadRequest, e.body_text())),
         }
     }
 }
@@ -154,9 +156,9 @@ pub struct PageQuery {
 }
 
 /// Parses an id from the path; an id that cannot exist is simply not found.
-pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, AppError> {
+pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
     raw.parse()
-        .map_err(|_| AppError::user(ErrorCode::NotFound, format!("{what} {raw:?} not found")))
+        .map_err(|_| ApiError::user(ErrorCode::NotFound, format!("{what} {raw:?} not found")))
 }
 
 pub fn json<T: serde::Serialize>(status: axum::http::StatusCode, body: T) -> Response {

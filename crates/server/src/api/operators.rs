@@ -2,11 +2,11 @@
 //! the person's own access log.
 
 use super::{ApiJson, ApiQuery, PageQuery, json};
-use crate::auth::Viewer;
-use crate::cursor;
-use crate::error::AppError;
-use crate::ops::operators::{self as ops, Operator, OpsLogIn, PersonalQuery};
-use crate::platform::Platform;
+use crate::auth::{SignedInOperator, Viewer};
+use reelm_platform::cursor;
+use crate::error::ApiError;
+use reelm_operators::{self as ops, OpsLogIn, PersonalQuery};
+use reelm_platform::Platform;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub async fn log_in(
     State(p): State<Arc<Platform>>,
     ApiJson(req): ApiJson<OpsLogIn>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let (op, cell, token) = ops::log_in(&p, req).await?;
     let mut resp = json(StatusCode::OK, op);
     if let Ok(v) = ops::ops_cookie(cell.id(), &token, p.config.cookie_secure).parse() {
@@ -27,7 +27,7 @@ pub async fn log_in(
 }
 
 /// `GET /api/ops/me`: the signed-in operator.
-pub async fn me(op: Operator) -> Response {
+pub async fn me(SignedInOperator(op): SignedInOperator) -> Response {
     Json(ops::OperatorJson {
         id: op.row.operator_id.to_string(),
         name: op.row.name.clone(),
@@ -40,10 +40,10 @@ pub async fn me(op: Operator) -> Response {
 /// `GET /api/ops/people/{handle}/personal?purpose=&ticket=`.
 pub async fn read_personal(
     State(p): State<Arc<Platform>>,
-    op: Operator,
+    SignedInOperator(op): SignedInOperator,
     Path(handle): Path<String>,
     ApiQuery(q): ApiQuery<PersonalQuery>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     Ok(Json(ops::read_personal(&p, &op, &handle, q).await?).into_response())
 }
 
@@ -51,7 +51,7 @@ pub async fn read_personal(
 pub async fn my_access_log(
     v: Viewer,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let limit = cursor::limit(q.limit, 20)?;
     Ok(
         Json(ops::my_access_log(&v.home, v.user, q.cursor.as_deref(), limit).await?)
@@ -62,9 +62,9 @@ pub async fn my_access_log(
 /// `POST /api/ops/break-glass`: ask for cross-region access (pending until approved).
 pub async fn request_break_glass(
     State(p): State<Arc<Platform>>,
-    op: Operator,
+    SignedInOperator(op): SignedInOperator,
     ApiJson(req): ApiJson<ops::BreakGlassRequest>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::CREATED,
         ops::request_break_glass(&p, &op, req).await?,
@@ -74,8 +74,8 @@ pub async fn request_break_glass(
 /// `POST /api/ops/break-glass/{id}/approve`: a second operator approves; lasts one hour.
 pub async fn approve_break_glass(
     State(p): State<Arc<Platform>>,
-    op: Operator,
+    SignedInOperator(op): SignedInOperator,
     Path(id): Path<String>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     Ok(Json(ops::approve_break_glass(&p, &op, &id).await?).into_response())
 }

@@ -1,8 +1,8 @@
 //! Health, regions, placement and the OpenAPI document.
 
 use super::ApiQuery;
-use crate::error::AppError;
-use crate::platform::Platform;
+use crate::error::ApiError;
+use reelm_platform::Platform;
 use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
@@ -35,8 +35,8 @@ pub struct PlacementQuery {
 pub async fn placement(
     State(p): State<Arc<Platform>>,
     ApiQuery(q): ApiQuery<PlacementQuery>,
-) -> Result<Json<Value>, AppError> {
-    let country = validate::country(&q.country).map_err(AppError::from_validation)?;
+) -> Result<Json<Value>, ApiError> {
+    let country = validate::country(&q.country).map_err(ApiError::from_validation)?;
     let r = p.config.region_for_country(&country);
     Ok(Json(
         json!({"country": country, "region": r.id, "data_center": r.data_center, "jurisdiction": r.jurisdiction}),

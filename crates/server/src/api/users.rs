@@ -2,10 +2,11 @@
 
 use super::{ApiQuery, PageQuery};
 use crate::auth::{MaybeViewer, Viewer};
-use crate::cursor;
-use crate::error::AppError;
-use crate::ops::{feed, social};
-use crate::platform::Platform;
+use reelm_platform::cursor;
+use crate::error::ApiError;
+use reelm_content::social;
+use reelm_recommend::feed;
+use reelm_platform::Platform;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
@@ -16,8 +17,8 @@ pub async fn profile(
     State(p): State<Arc<Platform>>,
     MaybeViewer(v): MaybeViewer,
     Path(handle): Path<String>,
-) -> Result<Response, AppError> {
-    Ok(Json(social::profile(&p, v.as_ref(), &handle).await?).into_response())
+) -> Result<Response, ApiError> {
+    Ok(Json(social::profile(&p, v.as_deref(), &handle).await?).into_response())
 }
 
 pub async fn videos(
@@ -25,10 +26,10 @@ pub async fn videos(
     MaybeViewer(v): MaybeViewer,
     Path(handle): Path<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let limit = cursor::limit(q.limit, 20)?;
     Ok(
-        Json(social::videos_of(&p, v.as_ref(), &handle, q.cursor.as_deref(), limit).await?)
+        Json(social::videos_of(&p, v.as_deref(), &handle, q.cursor.as_deref(), limit).await?)
             .into_response(),
     )
 }
@@ -37,7 +38,7 @@ pub async fn follow(
     State(p): State<Arc<Platform>>,
     v: Viewer,
     Path(handle): Path<String>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let (following, follower_count) = social::set_follow(&p, &v, &handle, true).await?;
     Ok(Json(json!({"following": following, "follower_count": follower_count})).into_response())
 }
@@ -46,7 +47,7 @@ pub async fn unfollow(
     State(p): State<Arc<Platform>>,
     v: Viewer,
     Path(handle): Path<String>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let (following, follower_count) = social::set_follow(&p, &v, &handle, false).await?;
     Ok(Json(json!({"following": following, "follower_count": follower_count})).into_response())
 }
@@ -55,7 +56,7 @@ pub async fn following_feed(
     State(p): State<Arc<Platform>>,
     v: Viewer,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let limit = cursor::limit(q.limit, 10)?;
     Ok(Json(feed::following(&p, &v, q.cursor.as_deref(), limit).await?).into_response())
 }
@@ -73,10 +74,10 @@ pub async fn for_you_feed(
     State(p): State<Arc<Platform>>,
     MaybeViewer(v): MaybeViewer,
     ApiQuery(q): ApiQuery<ForYouQuery>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let limit = cursor::limit(q.limit, 10)?;
     Ok(
-        Json(feed::for_you(&p, v.as_ref(), q.cursor.as_deref(), limit, q.mode).await?)
+        Json(feed::for_you(&p, v.as_deref(), q.cursor.as_deref(), limit, q.mode).await?)
             .into_response(),
     )
 }

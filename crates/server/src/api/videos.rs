@@ -2,11 +2,11 @@
 
 use super::{ApiJson, ApiQuery, PageQuery, json, parse_id};
 use crate::auth::{MaybeViewer, Viewer};
-use crate::cursor;
-use crate::error::AppError;
-use crate::link::CellLink;
-use crate::ops::videos::{self as ops, Upload};
-use crate::platform::Platform;
+use reelm_platform::cursor;
+use crate::error::ApiError;
+use reelm_platform::link::CellLink;
+use reelm_content::videos::{self as ops, Upload};
+use reelm_platform::Platform;
 use axum::Json;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -25,8 +25,8 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-fn too_large(limit: u64) -> AppError {
-    AppError::user(
+fn too_large(limit: u64) -> ApiError {
+    ApiError::user(
         ErrorCode::PayloadTooLarge,
         format!(
             "the video is larger than the upload limit of {}",
@@ -35,11 +35,11 @@ fn too_large(limit: u64) -> AppError {
     )
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError, limit: u64) -> AppError {
+fn multipart_error(e: axum::extract::multipart::MultipartError, limit: u64) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         too_large(limit)
     } else {
-        AppError::user(
+        ApiError::user(
             ErrorCode::BadRequest,
             format!("could not read the multipart form: {}", e.body_text()),
         )
@@ -51,10 +51,10 @@ pub async fn upload(
     State(p): State<Arc<Platform>>,
     v: Viewer,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let limit = p.config.max_upload_bytes;
     let mut form = form.map_err(|e| {
-        AppError::user(
+        ApiError::user(
             ErrorCode::BadRequest,
             format!(
                 "send the video as multipart/form-data with a 'file' field ({})",
@@ -93,7 +93,7 @@ pub async fn upload(
             "caption" | "hashtags" | "language" => {
                 let text = field.text().await.map_err(|e| multipart_error(e, limit))?;
                 if text.len() > 4096 {
-                    return Err(AppError::from_validation(format!("{name} is too long")));
+                    return Err(ApiError::from_validation(format!("{name} is too long")));
                 }
                 match name.as_str() {
                     "caption" => up.caption = text,
@@ -102,20 +102,20 @@ pub async fn upload(
                 }
             }
             other => {
-                return Err(AppError::from_validation(format!(
+                return Err(ApiError::from_validation(format!(
                     "unknown form field {other:?}; send file, caption, hashtags and language"
                 )));
             }
         }
     }
     if !got_file {
-        return Err(AppError::user(
+        return Err(ApiError::user(
             ErrorCode::MissingField,
             "the form has no 'file' field with the video",
         ));
     }
     let row = ops::upload(&p, v.user, &v.home, up).await?;
-    let video = ops::hydrate(Some(&v), vec![(CellLink::Local(v.home.clone()), row)])
+    let video = ops::hydrate(Some(&v), vec![(CellLink::local(v.home.clone()), row)])
         .await?
         .remove(0);
     Ok(json(StatusCode::CREATED, video))
@@ -125,10 +125,10 @@ pub async fn get(
     State(p): State<Arc<Platform>>,
     MaybeViewer(viewer): MaybeViewer,
     Path(id): Path<String>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
     let (cell, row) = ops::get_video(&p, id).await?;
-    let video = ops::hydrate(viewer.as_ref(), vec![(cell, row)])
+    let video = ops::hydrate(viewer.as_deref(), vec![(cell, row)])
         .await?
         .remove(0);
     Ok(Json(video).into_response())
@@ -142,14 +142,15 @@ pub async fn media(
     State(p): State<Arc<Platform>>,
     Path(id): Path<String>,
     request: axum::extract::Request,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
     let (link, row) = ops::get_video(&p, id).await?;
-    match link {
-        CellLink::Local(cell) => {
+    match (link.as_local(), link.as_remote()) {
+        (Some(cell), _) => {
             serve_object(&cell.media, &row.media_key, "video/mp4", request.headers()).await
         }
-        CellLink::Remote(remote) => Ok(remote.forward(request, &p.local_region()).await),
+        (None, Some(remote)) => Ok(super::cells::forward(remote, request, &p.local_region()).await),
+        (None, None) => Err(ApiError::user(ErrorCode::NotFound, "media not found")),
     }
 }
 
@@ -157,17 +158,16 @@ pub async fn poster(
     State(p): State<Arc<Platform>>,
     Path(id): Path<String>,
     request: axum::extract::Request,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
     let (link, row) = ops::get_video(&p, id).await?;
     let key = row
         .poster_key
-        .ok_or_else(|| AppError::user(ErrorCode::NotFound, "this video has no poster"))?;
-    match link {
-        CellLink::Local(cell) => {
-            serve_object(&cell.media, &key, "image/jpeg", request.headers()).await
-        }
-        CellLink::Remote(remote) => Ok(remote.forward(request, &p.local_region()).await),
+        .ok_or_else(|| ApiError::user(ErrorCode::NotFound, "this video has no poster"))?;
+    match (link.as_local(), link.as_remote()) {
+        (Some(cell), _) => serve_object(&cell.media, &key, "image/jpeg", request.headers()).await,
+        (None, Some(remote)) => Ok(super::cells::forward(remote, request, &p.local_region()).await),
+        (None, None) => Err(ApiError::user(ErrorCode::NotFound, "this video has no poster")),
     }
 }
 
@@ -176,13 +176,13 @@ async fn serve_object(
     key: &str,
     content_type: &'static str,
     headers: &HeaderMap,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let size = media.size(key).await?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, range) = match range.map(|r| reelm_media::parse_range_header(r, size)) {
         Some(Ok(r)) => (StatusCode::PARTIAL_CONTENT, r),
         Some(Err(reelm_media::RangeError::Unsatisfiable { size })) => {
-            let mut resp = AppError::user(
+            let mut resp = ApiError::user(
                 ErrorCode::RangeNotSatisfiable,
                 format!("the range is outside the {size} bytes of this object"),
             )
@@ -225,7 +225,7 @@ pub async fn like(
     State(p): State<Arc<Platform>>,
     v: Viewer,
     Path(id): Path<String>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
     let (liked, like_count) = ops::set_like(&p, &v, id, true).await?;
     Ok(Json(json!({"liked": liked, "like_count": like_count})).into_response())
@@ -235,7 +235,7 @@ pub async fn unlike(
     State(p): State<Arc<Platform>>,
     v: Viewer,
     Path(id): Path<String>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
     let (liked, like_count) = ops::set_like(&p, &v, id, false).await?;
     Ok(Json(json!({"liked": liked, "like_count": like_count})).into_response())
@@ -245,7 +245,7 @@ pub async fn comments(
     State(p): State<Arc<Platform>>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
     let limit = cursor::limit(q.limit, 20)?;
     Ok(Json(ops::list_comments(&p, id, q.cursor.as_deref(), limit).await?).into_response())
@@ -261,7 +261,7 @@ pub async fn comment(
     v: Viewer,
     Path(id): Path<String>,
     ApiJson(c): ApiJson<NewComment>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
     Ok(json(
         StatusCode::CREATED,
@@ -281,7 +281,7 @@ pub async fn view(
     v: Viewer,
     Path(id): Path<String>,
     ApiJson(view): ApiJson<NewView>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
     ops::record_view(&p, &v, id, view.watch_ms, view.completed).await?;
     Ok(json(StatusCode::ACCEPTED, json!({"recorded": true})))
@@ -291,7 +291,7 @@ pub async fn share(
     State(p): State<Arc<Platform>>,
     v: Viewer,
     Path(id): Path<String>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
     ops::share(&p, &v, id).await?;
     Ok(json(StatusCode::ACCEPTED, json!({"recorded": true})))
@@ -301,7 +301,7 @@ pub async fn not_interested(
     State(p): State<Arc<Platform>>,
     v: Viewer,
     Path(id): Path<String>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
     ops::not_interested(&p, &v, id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

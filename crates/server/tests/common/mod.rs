@@ -100,7 +100,7 @@ impl Server {
     /// Creates an account through the operations layer (no password, so no Argon2 work) and a
     /// session for it; much faster when a test needs many people.
     pub async fn quick_user(&self, handle: &str, country: &str) -> Client {
-        use reelm_server::ops::accounts;
+        use reelm_accounts::accounts;
         // The ops layer trusts its caller; keep test handles valid so the API can find them.
         assert_eq!(
             reelm_core::validate::handle(handle).as_deref(),
@@ -131,7 +131,7 @@ impl Server {
     /// Everything a bad request must not change: directory size, row counts per class and
     /// region, and the media files on disk.
     pub async fn snapshot(&self) -> String {
-        let report = reelm_server::audit::run(&self.platform).await.unwrap();
+        let report = reelm_audit::run(&self.platform).await.unwrap();
         let files = count_files(self.dir.path());
         format!(
             "directory={} counts={:?} files={files}",

@@ -36,7 +36,7 @@ impl Split {
             cell_listeners.push(l);
         }
         let regions: Vec<RegionId> = config.regions.iter().map(|r| r.id.clone()).collect();
-        reelm_server::tls::init(dir.path(), &regions, false).unwrap();
+        reelm_platform::tls::init(dir.path(), &regions, false).unwrap();
         let mut split = Split {
             base: HashMap::new(),
             platforms: HashMap::new(),
@@ -226,7 +226,7 @@ async fn separate_cells_keep_people_home_and_share_only_public_data_over_mtls() 
 
     // The placement holds: each process's audit of its own cell finds nothing misplaced.
     for region in ["us", "eu", "ap"] {
-        let report = reelm_server::audit::run(split.platform(region))
+        let report = reelm_audit::run(split.platform(region))
             .await
             .unwrap();
         assert!(
@@ -262,8 +262,8 @@ async fn the_cell_endpoint_refuses_peers_without_a_certificate_of_the_deployment
     // A cell of another deployment (its own CA) is refused too.
     let other = tempfile::tempdir().unwrap();
     let eu = RegionId::new("eu").unwrap();
-    reelm_server::tls::init(other.path(), std::slice::from_ref(&eu), false).unwrap();
-    let foreign = reelm_server::tls::CellTls::load(other.path(), &eu).unwrap();
+    reelm_platform::tls::init(other.path(), std::slice::from_ref(&eu), false).unwrap();
+    let foreign = reelm_platform::tls::CellTls::load(other.path(), &eu).unwrap();
     let refused = talk(foreign.client.clone(), &addr, "eu.cell.reelm").await;
     assert!(
         refused.is_err(),
@@ -272,7 +272,7 @@ async fn the_cell_endpoint_refuses_peers_without_a_certificate_of_the_deployment
 
     // The deployment's own US cell gets an answer.
     let us = RegionId::new("us").unwrap();
-    let ours = reelm_server::tls::CellTls::load(split.dir.path(), &us).unwrap();
+    let ours = reelm_platform::tls::CellTls::load(split.dir.path(), &us).unwrap();
     let answer = talk(ours.client.clone(), &addr, "eu.cell.reelm")
         .await
         .unwrap();
@@ -344,10 +344,10 @@ async fn talk(
 async fn ops_login(
     split: &Split,
     edge: &str,
-    op: &reelm_server::ops::operators::NewOperator,
+    op: &reelm_operators::NewOperator,
 ) -> Client {
     let c = split.anon(edge);
-    let code = reelm_server::ops::operators::totp_code(
+    let code = reelm_operators::totp_code(
         &op.totp_secret,
         (reelm_core::now_ms() / 1000) as u64,
     )
@@ -364,7 +364,7 @@ async fn ops_login(
 
 #[tokio::test]
 async fn operators_reach_people_of_other_regions_only_through_their_cell() {
-    use reelm_server::ops::operators::add_operator;
+    use reelm_operators::add_operator;
     let split = Split::start().await;
     let ann = split.signup("us", "ann_glass", "US").await;
     // An EU support operator (EU process) and a US privacy officer (US process).
@@ -425,16 +425,20 @@ async fn operators_reach_people_of_other_regions_only_through_their_cell() {
     // A cell speaks only for its own operators: the EU certificate cannot vouch for a US one.
     let us = RegionId::new("us").unwrap();
     let eu = RegionId::new("eu").unwrap();
-    let eu_tls = reelm_server::tls::CellTls::load(split.dir.path(), &eu).unwrap();
-    let link = reelm_server::link::RemoteCell::new(us.clone(), &split.cell_addr["us"], &eu_tls);
+    let eu_tls = reelm_platform::tls::CellTls::load(split.dir.path(), &eu).unwrap();
+    let link = reelm_platform::link::RemoteCell::new(us.clone(), &split.cell_addr["us"], &eu_tls);
     let forged = link
-        .post::<serde_json::Value>(
-            "operator/read",
-            &serde_json::json!({
-                "operator": {"operator_id": 1, "name": "pat.privacy", "role": "privacy_officer", "home_region": "us"},
-                "person": ann.id, "purpose": "support_ticket", "ticket": "SUP-1",
-            }),
-        )
+        .call(&reelm_operators::OperatorRead {
+            operator: reelm_operators::OperatorClaim {
+                operator_id: 1,
+                name: "pat.privacy".into(),
+                role: "privacy_officer".into(),
+                home_region: "us".into(),
+            },
+            person: ann.user_id(),
+            purpose: "support_ticket".into(),
+            ticket: "SUP-1".into(),
+        })
         .await;
     let err = forged.unwrap_err().to_string();
     assert!(err.contains("own operators"), "{err}");

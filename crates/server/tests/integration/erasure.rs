@@ -213,7 +213,7 @@ async fn erasure_crypto_shreds_and_removes_everything() {
     assert_eq!(comments["items"].as_array().unwrap().len(), 0, "{comments}");
 
     // The audit passes (the receipt is operational and names no one who exists).
-    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    let report = reelm_audit::run(&s.platform).await.unwrap();
     assert!(report.passed(), "{}", report.render());
 
     // The handle (and the email) are free again.
@@ -228,7 +228,7 @@ async fn erasure_crypto_shreds_and_removes_everything() {
     // region key. Before it, the region KMS could still unwrap the copy, which is why the
     // wrapped key row itself must go and backups must not outlive the retirement.
     let region = RegionId::new("eu").unwrap();
-    let report = reelm_server::ops::keys::rotate_region_key(
+    let report = reelm_accounts::keys::rotate_region_key(
         &s.platform.config,
         &region,
         true,

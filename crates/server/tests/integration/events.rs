@@ -8,7 +8,7 @@
 use crate::common::*;
 use reelm_core::{Config, VideoId};
 use reelm_server::Cell;
-use reelm_server::ops::feed::{Audience, FeedGate};
+use reelm_platform::gates::{Audience, FeedGate};
 use reelm_store::VideoRow;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -108,7 +108,7 @@ async fn exactly_once_across_restarts(nats: Option<String>) {
     let replay = eu
         .store
         .apply_feed_events(
-            reelm_server::events::FEED_CONSUMER,
+            reelm_events::FEED_CONSUMER,
             &all,
             eu.events.state.half_life_ms,
         )
@@ -121,7 +121,7 @@ async fn exactly_once_across_restarts(nats: Option<String>) {
 
     // Erasure removes the person's events from the log (and, with NATS, from the stream).
     let gone = people.pop().unwrap();
-    reelm_server::ops::erasure::erase(&s.platform, gone.user_id())
+    reelm_accounts::erasure::erase(&s.platform, gone.user_id())
         .await
         .unwrap();
     let left = eu.store.events_after(0, 10_000).await.unwrap();
@@ -345,7 +345,7 @@ async fn regions_share_only_k_anonymous_feed_aggregates_through_the_gateway() {
     );
     let ledger_before = eu.store.ledger_page(0, 100_000).await.unwrap().len();
 
-    reelm_server::events::share_aggregates(&s.platform)
+    reelm_recommend::sharing::share_aggregates(&s.platform)
         .await
         .unwrap();
     let shared = us.events.state.co_engaged_with_imports(video_id(&a));

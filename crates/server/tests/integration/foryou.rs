@@ -169,17 +169,17 @@ async fn trending_mode_uses_no_profiling() {
 #[tokio::test]
 async fn a_trained_ranker_serves_and_names_its_version() {
     let s = Server::start().await;
-    reelm_server::seed::seed_demo(&s.platform, 80, &mut |_| {})
+    reelm_demo::seed::seed_demo(&s.platform, 80, &mut |_| {})
         .await
         .unwrap();
     let viewer = s.quick_user("ranked_viewer", "DE").await;
     // Before training, the hand-set interest weights rank the feed.
     let before = viewer.get_json("/api/feed/foryou?limit=5").await;
     assert_eq!(before["model"], "interest-v2");
-    reelm_server::ranker::train_all(&s.platform).await.unwrap();
+    reelm_recommend::ranker::train_all(&s.platform).await.unwrap();
     let eu = s.cell("eu");
-    let ranker = eu
-        .ranker()
+    let ranker = reelm_recommend::Recommender::of(&s.platform)
+        .ranker(eu.id())
         .expect("the eu region has enough seeded views to train");
     // The model learned from the seeded behavior: completion is predictable from interest.
     assert!(

@@ -4,7 +4,7 @@
 
 use crate::common::Server;
 use reelm_core::RegionId;
-use reelm_server::ops::keys::rotate_region_key;
+use reelm_accounts::keys::rotate_region_key;
 use reelm_vault::{Kms, LocalKms, WrappedKey};
 use serde_json::json;
 
@@ -89,7 +89,7 @@ async fn rotation_rewraps_every_key_and_people_still_read_their_data() {
     log_in_reads_email(&s, "rot_ada").await;
     log_in_reads_email(&s, "rot_cy").await;
     let cell = s.cell("eu").clone();
-    let me = reelm_server::ops::accounts::me(&cell, quick.user_id())
+    let me = reelm_accounts::accounts::me(&cell, quick.user_id())
         .await
         .unwrap();
     assert_eq!(me.email, "rot_bea@example.org");
@@ -113,7 +113,7 @@ async fn rotation_rewraps_every_key_and_people_still_read_their_data() {
     let s = s.reopen().await;
     log_in_reads_email(&s, "rot_ada").await;
     log_in_reads_email(&s, "rot_dee").await;
-    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    let report = reelm_audit::run(&s.platform).await.unwrap();
     assert!(report.passed(), "{}", report.render());
 }
 

@@ -4,12 +4,13 @@
 
 use crate::common::Server;
 use reelm_core::{DataClass, RegionId};
-use reelm_server::gateway::{self, Transfer};
-use reelm_server::ledger::{LedgerError, verify_region};
-use reelm_server::policy::PURPOSE_PUBLIC_COUNTER;
+use reelm_platform::gateway::{self, Transfer};
+use reelm_residency::LedgerError;
+use reelm_audit::verify_region;
+use reelm_residency::policy::PURPOSE_PUBLIC_COUNTER;
 use serde_json::Value;
 
-fn tampered(r: Result<reelm_server::ledger::LedgerReport, LedgerError>) -> (u64, String) {
+fn tampered(r: Result<reelm_residency::ledger::LedgerReport, LedgerError>) -> (u64, String) {
     match r {
         Err(LedgerError::Tampered { violation, .. }) => (violation.seq, violation.kind),
         other => panic!("expected tampering to be detected, got {other:?}"),
@@ -125,7 +126,7 @@ async fn cross_region_transfers_are_ledgered_at_the_source_and_tampering_is_caug
         tampered(verify_region(&s.platform, "eu").await),
         (3, "edited".to_owned())
     );
-    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    let audit = reelm_audit::run(&s.platform).await.unwrap();
     assert!(!audit.passed());
     assert!(
         audit.render().contains("transfer ledger: entry 3 edited"),
@@ -209,7 +210,7 @@ async fn concurrent_appends_are_durable_on_return_and_form_one_chain() {
                 let e = eu
                     .ledger
                     .append(
-                        reelm_server::ledger::KIND_TRANSFER,
+                        reelm_residency::ledger::KIND_TRANSFER,
                         format!(r#"{{"task":{task},"i":{i}}}"#),
                     )
                     .await
@@ -367,7 +368,7 @@ async fn sealed_blocks_are_verified_and_tampering_with_them_is_caught() {
             for i in 0..100 {
                 eu.ledger
                     .append(
-                        reelm_server::ledger::KIND_TRANSFER,
+                        reelm_residency::ledger::KIND_TRANSFER,
                         format!(r#"{{"decision":"allowed","task":{task},"i":{i}}}"#),
                     )
                     .await
@@ -412,7 +413,7 @@ async fn sealed_blocks_are_verified_and_tampering_with_them_is_caught() {
         tampered(verify_region(&s.platform, "eu").await),
         (10, "edited".to_owned())
     );
-    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    let audit = reelm_audit::run(&s.platform).await.unwrap();
     assert!(
         audit.render().contains("transfer ledger: entry 10 edited"),
         "{}",
@@ -528,7 +529,7 @@ async fn a_ledger_of_rows_is_sealed_when_its_appender_opens() {
     let keys = dir.path().join("keys");
     std::fs::create_dir_all(&keys).unwrap();
     let ledger =
-        reelm_server::ledger::RegionLedger::open(&store, &keys, &RegionId::new("eu").unwrap())
+        reelm_residency::ledger::RegionLedger::open(&store, &keys, &RegionId::new("eu").unwrap())
             .await
             .unwrap();
     assert_eq!(store.ledger_block_ranges().await.unwrap(), vec![(1, 4096)]);
@@ -547,7 +548,7 @@ async fn a_ledger_of_rows_is_sealed_when_its_appender_opens() {
         store.ledger_block_ranges().await.unwrap(),
         vec![(1, 4096), (4097, 8192)]
     );
-    let report = reelm_server::ledger::verify_store(&store, "eu", &ledger.public_keys())
+    let report = reelm_residency::ledger::verify_store(&store, "eu", &ledger.public_keys())
         .await
         .unwrap();
     assert_eq!((report.entries, report.last_seq), (8200, 8200));

@@ -2,7 +2,7 @@
 //! person's personal data, and every decision lands in the person's hash-chained access log.
 
 use crate::common::*;
-use reelm_server::ops::operators::{
+use reelm_operators::{
     AccessRequest, NewOperator, OperatorPolicy, add_operator, totp_code, verify_access_log,
 };
 use serde_json::{Value, json};
@@ -161,7 +161,7 @@ async fn operators_sign_in_with_password_and_totp_and_cedar_decides_every_read()
             .unwrap();
         assert!(n.is_empty());
     }
-    let audit = reelm_server::audit::run(p).await.unwrap();
+    let audit = reelm_audit::run(p).await.unwrap();
     assert!(audit.passed(), "{}", audit.render());
 
     // The chain verifies; an edited entry is caught.
@@ -229,7 +229,7 @@ async fn operators_survive_key_rotation_and_erasure_removes_the_access_log() {
         .unwrap();
     let eu = reelm_core::RegionId::new("eu").unwrap();
     let report =
-        reelm_server::ops::keys::rotate_region_key(&s.platform.config, &eu, true, &mut |_, _| {})
+        reelm_accounts::keys::rotate_region_key(&s.platform.config, &eu, true, &mut |_, _| {})
             .await
             .unwrap();
     assert_eq!(report.operators_rewrapped, 1);
@@ -366,11 +366,11 @@ async fn break_glass_needs_a_second_operators_approval() {
         allowed.contains("break-glass") && allowed.contains("eve.privacy"),
         "{allowed}"
     );
-    let audit = reelm_server::audit::run(p).await.unwrap();
+    let audit = reelm_audit::run(p).await.unwrap();
     assert!(audit.passed(), "{}", audit.render());
 }
 
-fn access_audit(audit: &reelm_server::audit::AuditReport, region: &str) -> (u64, u64, u64, u64) {
+fn access_audit(audit: &reelm_audit::AuditReport, region: &str) -> (u64, u64, u64, u64) {
     let a = audit
         .access_logs
         .iter()
@@ -382,7 +382,7 @@ fn access_audit(audit: &reelm_server::audit::AuditReport, region: &str) -> (u64,
 /// Verifies the eu access logs with the region's public keys; the violation's kind, or "ok".
 async fn eu_access_verdict(s: &Server) -> String {
     let keys = s.cell("eu").ledger.public_keys();
-    match reelm_server::ops::operators::verify_access_logs(&s.platform, s.cell("eu"), &keys)
+    match reelm_operators::verify_access_logs(&s.platform, s.cell("eu"), &keys)
         .await
         .unwrap()
     {
@@ -411,7 +411,7 @@ async fn access_log_checkpoints_catch_truncation_and_tolerate_erasure() {
     }
     let eu = s.cell("eu");
     // Not yet signed: the audit passes and shows the unanchored entries.
-    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    let audit = reelm_audit::run(&s.platform).await.unwrap();
     assert!(audit.passed(), "{}", audit.render());
     assert_eq!(access_audit(&audit, "eu"), (2, 5, 0, 0));
     assert_eq!(
@@ -419,7 +419,7 @@ async fn access_log_checkpoints_catch_truncation_and_tolerate_erasure() {
         Some(1)
     );
     assert_eq!(eu.ledger.checkpoint_access(&eu.store).await.unwrap(), None);
-    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    let audit = reelm_audit::run(&s.platform).await.unwrap();
     assert!(audit.passed(), "{}", audit.render());
     assert_eq!(access_audit(&audit, "eu"), (2, 5, 1, 0));
     let eu_log = audit.access_logs.iter().find(|a| a.region == "eu").unwrap();
@@ -445,7 +445,7 @@ async fn access_log_checkpoints_catch_truncation_and_tolerate_erasure() {
         .unwrap()
         .unwrap_err();
     assert_eq!((v.kind.as_str(), v.seq), ("truncated", 3), "{v}");
-    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    let audit = reelm_audit::run(&s.platform).await.unwrap();
     assert!(!audit.passed());
     let text = audit.render();
     assert!(
@@ -454,7 +454,7 @@ async fn access_log_checkpoints_catch_truncation_and_tolerate_erasure() {
     );
     // The writer refuses to extend a truncated log (the operator's read fails with a 500,
     // logged): no read without a trace.
-    let record = reelm_server::ops::operators::AccessRecord {
+    let record = reelm_operators::AccessRecord {
         operator_id: "1".into(),
         operator: "ivy.support".into(),
         role: "support".into(),
@@ -465,7 +465,7 @@ async fn access_log_checkpoints_catch_truncation_and_tolerate_erasure() {
         decision: "allow".into(),
         reason: "test".into(),
     };
-    let err = reelm_server::ops::operators::append_access(eu, ana.user_id(), &record)
+    let err = reelm_operators::append_access(eu, ana.user_id(), &record)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("refusing to extend"), "{err}");
@@ -552,14 +552,14 @@ async fn access_log_checkpoints_catch_truncation_and_tolerate_erasure() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    let audit = reelm_audit::run(&s.platform).await.unwrap();
     assert!(audit.passed(), "{}", audit.render());
     assert_eq!(access_audit(&audit, "eu"), (1, 3, 1, 1));
 
     // More reads, then a restart: close signs the moved heads.
     assert_eq!(ivy.get(&read("ana_chk")).await.status, 200);
     let s = s.reopen().await;
-    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    let audit = reelm_audit::run(&s.platform).await.unwrap();
     assert!(audit.passed(), "{}", audit.render());
     assert_eq!(access_audit(&audit, "eu"), (1, 4, 2, 1));
     let eu_log = audit.access_logs.iter().find(|a| a.region == "eu").unwrap();
@@ -569,8 +569,8 @@ async fn access_log_checkpoints_catch_truncation_and_tolerate_erasure() {
 /// Every ACCESS_CHECKPOINT_EVERY appends sign a checkpoint on their own.
 #[tokio::test]
 async fn access_log_checkpoints_every_n_appends() {
-    use reelm_server::ledger::ACCESS_CHECKPOINT_EVERY;
-    use reelm_server::ops::operators::{AccessRecord, append_access};
+    use reelm_residency::ledger::ACCESS_CHECKPOINT_EVERY;
+    use reelm_operators::{AccessRecord, append_access};
     let s = Server::start().await;
     let people = [
         s.quick_user("cat_many", "DE").await,
@@ -595,7 +595,7 @@ async fn access_log_checkpoints_every_n_appends() {
     }
     let last = eu.store.last_access_checkpoint().await.unwrap().unwrap();
     assert_eq!((last.seq, last.heads), (1, 2));
-    let audit = reelm_server::audit::run(&s.platform).await.unwrap();
+    let audit = reelm_audit::run(&s.platform).await.unwrap();
     assert!(audit.passed(), "{}", audit.render());
     let eu_log = audit.access_logs.iter().find(|a| a.region == "eu").unwrap();
     assert_eq!(

@@ -56,7 +56,7 @@ async fn audit_passes_after_mixed_workload_and_catches_a_planted_row() {
             204
         );
     }
-    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    let report = reelm_audit::run(&s.platform).await.unwrap();
     assert!(report.passed(), "{}", report.render());
     assert_eq!(
         report.users_per_region,
@@ -96,7 +96,7 @@ async fn audit_passes_after_mixed_workload_and_catches_a_planted_row() {
         .await
         .unwrap();
     assert!(planted);
-    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    let report = reelm_audit::run(&s.platform).await.unwrap();
     assert!(!report.passed());
     assert_eq!(report.violations.len(), 1, "{}", report.render());
     let v = &report.violations[0];
@@ -130,9 +130,9 @@ async fn audit_reads_media_folders_and_names_misplaced_objects() {
         fan.get(&format!("/api/videos/{video}/media")).await.status / 100,
         2
     );
-    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    let report = reelm_audit::run(&s.platform).await.unwrap();
     assert!(report.passed(), "{}", report.render());
-    let objects = |r: &reelm_server::audit::AuditReport, region: &str| {
+    let objects = |r: &reelm_audit::AuditReport, region: &str| {
         r.media.iter().find(|m| m.region == region).unwrap().objects
     };
     assert!(objects(&report, "us") >= 1);
@@ -142,7 +142,7 @@ async fn audit_reads_media_folders_and_names_misplaced_objects() {
     let key = format!("videos/{video}.mp4");
     let bytes = s.cell("us").media.get(&key).await.unwrap();
     s.cell("eu").media.put(&key, bytes.clone()).await.unwrap();
-    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    let report = reelm_audit::run(&s.platform).await.unwrap();
     assert!(!report.passed());
     assert_eq!(report.media_violations.len(), 1, "{}", report.render());
     let v = &report.media_violations[0];
@@ -175,7 +175,7 @@ async fn audit_reads_media_folders_and_names_misplaced_objects() {
         .put("videos/ghost.mp4", bytes)
         .await
         .unwrap();
-    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    let report = reelm_audit::run(&s.platform).await.unwrap();
     let mut found: Vec<(&str, &str, &str)> = report
         .media_violations
         .iter()
@@ -197,14 +197,14 @@ async fn audit_reads_media_folders_and_names_misplaced_objects() {
 #[tokio::test]
 async fn seeded_demo_obeys_residency() {
     let s = Server::start().await;
-    let summary = reelm_server::seed::seed_demo(&s.platform, 30, &mut |_| {})
+    let summary = reelm_demo::seed::seed_demo(&s.platform, 30, &mut |_| {})
         .await
         .unwrap();
     assert!(
         summary.videos >= 30 && summary.likes > 0 && summary.comments > 0 && summary.follows > 0,
         "{summary:?}"
     );
-    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    let report = reelm_audit::run(&s.platform).await.unwrap();
     assert!(report.passed(), "{}", report.render());
     assert!(
         report.users_per_region.values().all(|&n| n > 0),
@@ -216,7 +216,7 @@ async fn seeded_demo_obeys_residency() {
     let r = c
         .post(
             "/api/auth/login",
-            &json!({"handle": "demo_eu", "password": reelm_server::seed::DEMO_PASSWORD}),
+            &json!({"handle": "demo_eu", "password": reelm_demo::seed::DEMO_PASSWORD}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -231,7 +231,7 @@ async fn seeded_demo_obeys_residency() {
     assert!(page["next_cursor"].is_string());
     // Running the seed again reuses the data.
     assert!(
-        reelm_server::seed::seed_demo(&s.platform, 30, &mut |_| {})
+        reelm_demo::seed::seed_demo(&s.platform, 30, &mut |_| {})
             .await
             .unwrap()
             .reused
@@ -243,7 +243,7 @@ async fn seeded_demo_obeys_residency() {
 #[tokio::test]
 async fn for_you_pages_never_repeat() {
     let s = Server::start().await;
-    let summary = reelm_server::seed::seed_demo(&s.platform, 30, &mut |_| {})
+    let summary = reelm_demo::seed::seed_demo(&s.platform, 30, &mut |_| {})
         .await
         .unwrap();
     let anon = s.anon();
@@ -329,7 +329,7 @@ async fn run_workload(ops: Vec<Op>) {
         match op {
             Op::Erase(a) if !people.is_empty() => {
                 let a = a % people.len();
-                reelm_server::ops::erasure::erase(&s.platform, people[a].user_id())
+                reelm_accounts::erasure::erase(&s.platform, people[a].user_id())
                     .await
                     .unwrap();
                 erased.insert(a);
@@ -420,7 +420,7 @@ async fn run_workload(ops: Vec<Op>) {
             _ => {}
         }
     }
-    let report = reelm_server::audit::run(&s.platform).await.unwrap();
+    let report = reelm_audit::run(&s.platform).await.unwrap();
     assert!(report.passed(), "{}", report.render());
     for (i, p) in people.iter().enumerate() {
         if erased.contains(&i) {
@@ -482,7 +482,7 @@ proptest! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn audit_at_scale() {
-    use reelm_server::ops::operators::{AccessRecord, append_access};
+    use reelm_operators::{AccessRecord, append_access};
     use reelm_store::BulkValue::{Int, Text};
     use reelm_store::registry::Scope;
     let dir = std::env::var("REELM_AUDIT_DIR").expect("REELM_AUDIT_DIR");
@@ -567,7 +567,7 @@ async fn audit_at_scale() {
     let config = reelm_core::Config::load(std::path::Path::new(&dir), None, &|_| None).unwrap();
     let p = reelm_server::Platform::open(config).await.unwrap();
     let started = std::time::Instant::now();
-    let report = reelm_server::audit::run(&p).await.unwrap();
+    let report = reelm_audit::run(&p).await.unwrap();
     let seconds = started.elapsed().as_secs_f64();
     print!("{}", report.render());
     assert!(report.passed());

@@ -1,0 +1,735 @@
+//! The region's event log and the consumer that keeps the feed state current.
+//!
+//! Owns: appending a person's behavioral events to their home region's log (group commit),
+//! the durable consumers that read it exactly once, the optional NATS JetStream relay, and
+//! [`FeedState`] (regional statistics, trending and co-engagement, plus other regions'
+//! k-anonymous aggregates once the gateway delivered them).
+//!
+//! Must not know: cells, the platform, other regions or HTTP; it reads and writes one region's
+//! store and, when configured, that region's stream.
+//!
+//! Every view (with its watch time), like, unlike, share, comment and "not interested" of a
+//! person is appended to the log of their **home** region, never anywhere else:
+//!
+//! ```text
+//!  API handler ──append──► appender task ──one transaction per batch──► event_log (+ view_events)
+//!                               │ (group commit; seq assigned in commit order)
+//!                               ▼
+//!                  [NATS configured] relay ──publish, Nats-Msg-Id = region:seq──► JetStream
+//!                               │                                          REELM_EVENTS_<REGION>
+//!                               ▼                                                   │
+//!          feed-state consumer ◄── reads the log table, or the JetStream consumer ◄─┘
+//!             │ applies a batch + moves its position in ONE store transaction
+//!             ▼
+//!          FeedState (in memory): regional video statistics, trending, co-engagement
+//! ```
+//!
+//! Why this shape: the append returns only after the event is durable in the region store, so
+//! an accepted event is never lost; the consumer's position is committed with its effects, and
+//! events at or below it are skipped, so a crash or a redelivery (NATS delivers at least once)
+//! never counts an event twice. The person's own interest profile does not wait for the
+//! consumer at all: it reads their history, which the same transaction wrote, on the next
+//! request.
+
+use futures::{FutureExt, StreamExt};
+use reelm_core::{FeedConfig, RegionId, UserId, VideoId};
+use reelm_store::{CellStore, EventKind, EventRow, FeedChanges, VideoStats};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// The consumer that maintains [`FeedState`]; its position lives in `consumer_positions`.
+pub const FEED_CONSUMER: &str = "feed-state";
+/// The relay's position in the same table.
+const RELAY_CONSUMER: &str = "nats-relay";
+/// Most events committed in one transaction by the appender, and applied in one by a consumer.
+const MAX_BATCH: usize = 1_000;
+/// Co-engagement neighbours kept in memory per video (the strongest).
+pub const CO_NEIGHBOURS: usize = 100;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventsError {
+    #[error("store: {0}")]
+    Store(#[from] reelm_store::StoreError),
+    #[error("NATS at {url}: {message}")]
+    Nats { url: String, message: String },
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// An event as a handler reports it; the log assigns its sequence number.
+#[derive(Clone, Copy, Debug)]
+pub struct NewEvent {
+    pub user: UserId,
+    pub video: VideoId,
+    pub kind: EventKind,
+    pub watch_ms: i64,
+}
+
+struct Pending {
+    event: NewEvent,
+    at_ms: i64,
+    done: oneshot::Sender<Result<EventRow, String>>,
+}
+
+/// One region's event log, its consumer and (when configured) its NATS stream.
+pub struct EventLog {
+    sender: mpsc::Sender<Pending>,
+    pub state: Arc<FeedState>,
+    nats: Option<NatsLink>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLog")
+            .field("nats", &self.nats.as_ref().map(|n| &n.stream))
+            .finish_non_exhaustive()
+    }
+}
+
+impl EventLog {
+    /// Opens the log of `region`: loads the feed state from the store and starts the appender,
+    /// the consumer and, with `nats_url`, the relay to JetStream.
+    pub async fn start(
+        region: &RegionId,
+        store: &CellStore,
+        feed: &FeedConfig,
+        nats_url: Option<&str>,
+        nats_namespace: &str,
+    ) -> Result<EventLog, EventsError> {
+        let half_life_ms = (feed.trending_half_life_hours * 3_600_000.0) as i64;
+        let state = Arc::new(FeedState::load(store, half_life_ms).await?);
+        let last = store.last_event_seq().await?;
+        let (committed_tx, committed) = watch::channel(last);
+        let (sender, receiver) = mpsc::channel(8 * MAX_BATCH);
+        let mut tasks = vec![tokio::spawn(appender(
+            store.clone(),
+            receiver,
+            last,
+            committed_tx,
+        ))];
+        let nats = match nats_url {
+            Some(url) => Some(NatsLink::connect(url, nats_namespace, region).await?),
+            None => None,
+        };
+        match &nats {
+            None => tasks.push(tokio::spawn(consume_store(
+                store.clone(),
+                state.clone(),
+                committed,
+            ))),
+            Some(link) => {
+                tasks.push(tokio::spawn(relay(
+                    store.clone(),
+                    link.clone(),
+                    committed.clone(),
+                )));
+                let consumer = link.feed_consumer().await?;
+                tasks.push(tokio::spawn(consume_nats(
+                    store.clone(),
+                    state.clone(),
+                    consumer,
+                )));
+            }
+        }
+        Ok(EventLog {
+            sender,
+            state,
+            nats,
+            tasks,
+        })
+    }
+
+    /// Appends an event; returns once it is durable in the region store.
+    pub async fn append(&self, event: NewEvent) -> Result<EventRow, EventsError> {
+        let (done, answer) = oneshot::channel();
+        let pending = Pending {
+            event,
+            at_ms: reelm_core::now_ms(),
+            done,
+        };
+        self.sender
+            .send(pending)
+            .await
+            .map_err(|_| EventsError::Internal("the event log is closed".into()))?;
+        answer
+            .await
+            .map_err(|_| EventsError::Internal("the event log stopped".into()))?
+            .map_err(|e| EventsError::Internal(format!("cannot append to the event log: {e}")))
+    }
+
+    /// Removes a person's events from the NATS stream (the store rows go with the rest of
+    /// their behavioral data on erasure).
+    pub async fn forget(&self, user: UserId) -> Result<(), EventsError> {
+        if let Some(link) = &self.nats {
+            link.purge_person(user)
+                .await
+                .map_err(|e| EventsError::Internal(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the region's JetStream stream (for throw-away deployments such as the
+    /// benchmarks; a real region keeps its stream).
+    pub async fn delete_nats_stream(&self) -> Result<(), EventsError> {
+        if let Some(link) = &self.nats {
+            link.js
+                .delete_stream(&link.stream)
+                .await
+                .map_err(|e| EventsError::Internal(format!("delete stream {}: {e}", link.stream)))?;
+        }
+        Ok(())
+    }
+
+    /// True when the log is also a JetStream stream.
+    pub fn uses_nats(&self) -> bool {
+        self.nats.is_some()
+    }
+
+    /// Stops the tasks. Anything committed stays; a consumer batch that did not commit is
+    /// applied again on the next start.
+    pub fn stop(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Group commit: every pending append that is waiting when a transaction starts joins it.
+async fn appender(
+    store: CellStore,
+    mut receiver: mpsc::Receiver<Pending>,
+    mut last_seq: i64,
+    committed: watch::Sender<i64>,
+) {
+    while let Some(first) = receiver.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let rows: Vec<EventRow> = batch
+            .iter()
+            .zip(last_seq + 1..)
+            .map(|(p, seq)| EventRow {
+                seq,
+                user: p.event.user,
+                video: p.event.video,
+                kind: p.event.kind,
+                watch_ms: p.event.watch_ms,
+                at_ms: p.at_ms,
+            })
+            .collect();
+        match store.append_events(&rows).await {
+            Ok(()) => {
+                last_seq += rows.len() as i64;
+                committed.send_replace(last_seq);
+                for (p, row) in batch.into_iter().zip(rows) {
+                    let _ = p.done.send(Ok(row));
+                }
+            }
+            Err(e) => {
+                // A failed transaction wrote nothing: the numbers are free for the next batch.
+                let message = e.to_string();
+                tracing::warn!(error = %message, "event log append failed");
+                for p in batch {
+                    let _ = p.done.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Applies a batch and publishes the result in memory; errors are logged and retried by the
+/// caller's loop (the position did not move, so nothing is lost).
+async fn apply(store: &CellStore, state: &FeedState, events: &[EventRow]) -> bool {
+    match store
+        .apply_feed_events(FEED_CONSUMER, events, state.half_life_ms)
+        .await
+    {
+        Ok(changes) => {
+            let last = events.last().map(|e| e.seq).unwrap_or(0);
+            state.apply(changes, last);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "feed-state consumer: batch not applied, will retry");
+            false
+        }
+    }
+}
+
+/// The default consumer: tails `event_log` after its durable position.
+async fn consume_store(
+    store: CellStore,
+    state: Arc<FeedState>,
+    mut committed: watch::Receiver<i64>,
+) {
+    loop {
+        // Mark the current commit as seen *before* reading, so a commit that lands while we
+        // read wakes us up again.
+        committed.borrow_and_update();
+        let position = state.position();
+        match store.events_after(position, MAX_BATCH as i64).await {
+            Ok(events) if events.is_empty() => {
+                if committed.changed().await.is_err() {
+                    return;
+                }
+            }
+            Ok(events) => {
+                if !apply(&store, &state, &events).await {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "feed-state consumer cannot read the log");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// The region's feed state: regional statistics and co-engagement, current up to
+/// [`FeedState::position`].
+#[derive(Debug)]
+pub struct FeedState {
+    inner: RwLock<Inner>,
+    applied: watch::Sender<i64>,
+    pub half_life_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    stats: HashMap<VideoId, VideoStats>,
+    co: HashMap<VideoId, Vec<(VideoId, i64)>>,
+    /// Other regions' k-anonymous aggregates, received through the transfer gateway (see
+    /// `share_aggregates` in the recommender), by source region.
+    imported: HashMap<RegionId, Imported>,
+}
+
+/// What one region shared: co-engagement pairs and distinct viewers per video, each from at
+/// least k distinct people of that region.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Imported {
+    pub co: HashMap<VideoId, Vec<(VideoId, i64)>>,
+    pub viewers: HashMap<VideoId, i64>,
+}
+
+impl Imported {
+    /// The smallest number of distinct people behind any shared value (0 when empty): what
+    /// the residency policy's k-anonymity minimum is checked against, by the sender and again
+    /// by the receiver.
+    pub fn fewest_people(&self) -> u64 {
+        self.co
+            .values()
+            .flatten()
+            .map(|(_, n)| *n)
+            .chain(self.viewers.values().copied())
+            .min()
+            .unwrap_or(0)
+            .max(0) as u64
+    }
+}
+
+impl FeedState {
+    async fn load(store: &CellStore, half_life_ms: i64) -> Result<FeedState, EventsError> {
+        let position = store.consumer_position(FEED_CONSUMER).await?;
+        let mut inner = Inner {
+            stats: store.all_video_stats().await?.into_iter().collect(),
+            ..Default::default()
+        };
+        for (a, b, n) in store.all_co_engagement().await? {
+            inner.co.entry(a).or_default().push((b, n));
+        }
+        for list in inner.co.values_mut() {
+            trim(list);
+        }
+        Ok(FeedState {
+            inner: RwLock::new(inner),
+            applied: watch::channel(position).0,
+            half_life_ms,
+        })
+    }
+
+    /// The last event whose effects are in this state.
+    pub fn position(&self) -> i64 {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the event `seq` is applied (or `timeout` passes); true when it is.
+    pub async fn wait_applied(&self, seq: i64, timeout: Duration) -> bool {
+        let mut rx = self.applied.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|p| *p >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn apply(&self, changes: FeedChanges, position: i64) {
+        if let Ok(mut inner) = self.inner.write() {
+            for (id, s) in changes.stats {
+                inner.stats.insert(id, s);
+            }
+            for (a, b, n) in changes.pairs {
+                let list = inner.co.entry(a).or_default();
+                match list.iter_mut().find(|(v, _)| *v == b) {
+                    Some(entry) => entry.1 += n,
+                    None => list.push((b, n)),
+                }
+                if list.len() > CO_NEIGHBOURS * 2 {
+                    trim(list);
+                }
+            }
+        }
+        self.applied.send_replace(position);
+    }
+
+    /// The regional statistics of a video (zero when nobody here has seen it).
+    pub fn stats(&self, video: VideoId) -> VideoStats {
+        self.inner
+            .read()
+            .ok()
+            .and_then(|i| i.stats.get(&video).copied())
+            .unwrap_or_default()
+    }
+
+    /// The videos most often engaged by the same people as `video`, strongest first:
+    /// `(video, distinct people)`, this region's people only.
+    pub fn co_engaged(&self, video: VideoId) -> Vec<(VideoId, i64)> {
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        let mut list = inner.co.get(&video).cloned().unwrap_or_default();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        list.truncate(CO_NEIGHBOURS);
+        list
+    }
+
+    /// [`FeedState::co_engaged`] plus what other regions shared (people of different regions
+    /// are different people, so the counts add up), and the matching distinct-viewer counts:
+    /// `(video, people, viewers of video)`.
+    pub fn co_engaged_with_imports(&self, video: VideoId) -> Vec<(VideoId, i64, i64)> {
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        let mut people: HashMap<VideoId, i64> = HashMap::new();
+        for (v, n) in inner.co.get(&video).into_iter().flatten() {
+            *people.entry(*v).or_default() += n;
+        }
+        for imported in inner.imported.values() {
+            for (v, n) in imported.co.get(&video).into_iter().flatten() {
+                *people.entry(*v).or_default() += n;
+            }
+        }
+        let viewers = |v: &VideoId| {
+            inner.stats.get(v).map(|s| s.viewers).unwrap_or(0)
+                + inner
+                    .imported
+                    .values()
+                    .map(|i| i.viewers.get(v).copied().unwrap_or(0))
+                    .sum::<i64>()
+        };
+        let mut list: Vec<(VideoId, i64, i64)> = people
+            .into_iter()
+            .map(|(v, n)| (v, n, viewers(&v)))
+            .collect();
+        list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        list.truncate(CO_NEIGHBOURS);
+        list
+    }
+
+    /// Distinct viewers of a video here plus in the regions that shared theirs.
+    pub fn viewers_with_imports(&self, video: VideoId) -> i64 {
+        let Ok(inner) = self.inner.read() else {
+            return 0;
+        };
+        inner.stats.get(&video).map(|s| s.viewers).unwrap_or(0)
+            + inner
+                .imported
+                .values()
+                .map(|i| i.viewers.get(&video).copied().unwrap_or(0))
+                .sum::<i64>()
+    }
+
+    /// This region's aggregates that rest on at least `k` distinct people: what it may share.
+    pub fn shareable(&self, k: i64) -> Imported {
+        let Ok(inner) = self.inner.read() else {
+            return Imported::default();
+        };
+        let co = inner
+            .co
+            .iter()
+            .filter_map(|(a, list)| {
+                let kept: Vec<(VideoId, i64)> =
+                    list.iter().copied().filter(|(_, n)| *n >= k).collect();
+                (!kept.is_empty()).then_some((*a, kept))
+            })
+            .collect();
+        let viewers = inner
+            .stats
+            .iter()
+            .filter(|(_, s)| s.viewers >= k)
+            .map(|(v, s)| (*v, s.viewers))
+            .collect();
+        Imported { co, viewers }
+    }
+
+    /// Replaces what `from` shared last time.
+    pub fn set_imported(&self, from: RegionId, imported: Imported) {
+        if let Ok(mut inner) = self.inner.write() {
+            inner.imported.insert(from, imported);
+        }
+    }
+
+    /// The region's trending videos: at least `min_viewers` distinct viewers, by decayed
+    /// engagement, strongest first.
+    pub fn trending(&self, now_ms: i64, min_viewers: i64, limit: usize) -> Vec<(VideoId, f64)> {
+        let Ok(inner) = self.inner.read() else {
+            return Vec::new();
+        };
+        let mut list: Vec<(VideoId, f64)> = inner
+            .stats
+            .iter()
+            .filter(|(_, s)| s.viewers >= min_viewers)
+            .map(|(v, s)| (*v, s.trend_now(now_ms, self.half_life_ms)))
+            .collect();
+        list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        list.truncate(limit);
+        list
+    }
+}
+
+/// Keeps the strongest [`CO_NEIGHBOURS`] of a neighbour list.
+fn trim(list: &mut Vec<(VideoId, i64)>) {
+    list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    list.truncate(CO_NEIGHBOURS);
+}
+
+// ---- NATS JetStream -----------------------------------------------------------------------
+
+#[derive(Clone)]
+struct NatsLink {
+    url: String,
+    js: async_nats::jetstream::Context,
+    stream: String,
+    /// `<namespace>.<region>.events`; a person's events are under `.<user id>`.
+    subject_prefix: String,
+}
+
+impl NatsLink {
+    async fn connect(
+        url: &str,
+        namespace: &str,
+        region: &RegionId,
+    ) -> Result<NatsLink, EventsError> {
+        let err = |message: String| EventsError::Nats {
+            url: url.to_owned(),
+            message,
+        };
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| err(format!("cannot connect: {e}")))?;
+        let js = async_nats::jetstream::new(client);
+        let stream = format!(
+            "{}_EVENTS_{}",
+            namespace.to_uppercase().replace('-', "_"),
+            region.as_str().to_uppercase().replace('-', "_")
+        );
+        let subject_prefix = format!("{namespace}.{}.events", region.as_str());
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: stream.clone(),
+            subjects: vec![format!("{subject_prefix}.>")],
+            storage: async_nats::jetstream::stream::StorageType::File,
+            // Behavioral data is not kept longer than the feed needs it.
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| err(format!("cannot create stream {stream}: {e}")))?;
+        Ok(NatsLink {
+            url: url.to_owned(),
+            js,
+            stream,
+            subject_prefix,
+        })
+    }
+
+    fn err(&self, message: String) -> EventsError {
+        EventsError::Nats {
+            url: self.url.clone(),
+            message,
+        }
+    }
+
+    async fn feed_consumer(
+        &self,
+    ) -> Result<async_nats::jetstream::consumer::PullConsumer, EventsError> {
+        use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| self.err(format!("stream {}: {e}", self.stream)))?;
+        stream
+            .get_or_create_consumer(
+                FEED_CONSUMER,
+                pull::Config {
+                    durable_name: Some(FEED_CONSUMER.into()),
+                    deliver_policy: DeliverPolicy::All,
+                    ack_policy: AckPolicy::All,
+                    ack_wait: Duration::from_secs(30),
+                    max_ack_pending: 100_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| self.err(format!("consumer {FEED_CONSUMER}: {e}")))
+    }
+
+    async fn publish(&self, events: &[EventRow]) -> Result<(), EventsError> {
+        let mut acks = Vec::with_capacity(events.len());
+        for e in events {
+            let payload =
+                serde_json::to_vec(e).map_err(|err| self.err(format!("encode event: {err}")))?;
+            let publish = async_nats::jetstream::message::PublishMessage::build()
+                .payload(payload.into())
+                .message_id(format!("{}:{}", self.stream, e.seq));
+            let ack = self
+                .js
+                .send_publish(format!("{}.{}", self.subject_prefix, e.user.0), publish)
+                .await
+                .map_err(|err| self.err(format!("publish: {err}")))?;
+            acks.push(ack);
+        }
+        for ack in acks {
+            ack.await
+                .map_err(|err| self.err(format!("publish not acknowledged: {err}")))?;
+        }
+        Ok(())
+    }
+
+    async fn purge_person(&self, user: UserId) -> Result<(), EventsError> {
+        let stream = self
+            .js
+            .get_stream(&self.stream)
+            .await
+            .map_err(|e| self.err(format!("stream {}: {e}", self.stream)))?;
+        stream
+            .purge()
+            .filter(format!("{}.{}", self.subject_prefix, user.0))
+            .await
+            .map_err(|e| self.err(format!("purge: {e}")))?;
+        Ok(())
+    }
+}
+
+/// Forwards the store's log to JetStream in order. At least once: after a crash it republishes
+/// from its last recorded position, and JetStream drops repeats by message id (the consumer
+/// also skips any event at or below its own position).
+async fn relay(store: CellStore, link: NatsLink, mut committed: watch::Receiver<i64>) {
+    let mut position = match store.consumer_position(RELAY_CONSUMER).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(error = %e, "NATS relay cannot read its position; not relaying");
+            return;
+        }
+    };
+    loop {
+        committed.borrow_and_update();
+        let events = match store.events_after(position, MAX_BATCH as i64).await {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(error = %e, "NATS relay cannot read the log");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let Some(last) = events.last().map(|e| e.seq) else {
+            if committed.changed().await.is_err() {
+                return;
+            }
+            continue;
+        };
+        if let Err(e) = link.publish(&events).await {
+            tracing::warn!(error = %e, "NATS relay: publish failed, will retry");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        if let Err(e) = store.set_consumer_position(RELAY_CONSUMER, last).await {
+            tracing::warn!(error = %e, "NATS relay cannot record its position");
+        }
+        position = last;
+    }
+}
+
+/// The JetStream consumer: takes what has arrived (up to a batch), applies it in one store
+/// transaction with the position, and only then acknowledges.
+async fn consume_nats(
+    store: CellStore,
+    state: Arc<FeedState>,
+    consumer: async_nats::jetstream::consumer::PullConsumer,
+) {
+    loop {
+        let mut messages = match consumer.messages().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "NATS consumer cannot pull; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            let Some(first) = messages.next().await else {
+                break;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match messages.next().now_or_never() {
+                    Some(Some(m)) => batch.push(m),
+                    _ => break,
+                }
+            }
+            let mut events = Vec::with_capacity(batch.len());
+            let mut last_message = None;
+            for m in batch {
+                match m {
+                    Ok(m) => {
+                        match serde_json::from_slice::<EventRow>(&m.payload) {
+                            Ok(e) => events.push(e),
+                            Err(e) => tracing::warn!(error = %e, "skipping an undecodable event"),
+                        }
+                        last_message = Some(m);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "NATS consumer: bad message"),
+                }
+            }
+            events.sort_by_key(|e| e.seq);
+            events.dedup_by_key(|e| e.seq);
+            // Retry the batch until it is applied: acknowledging first could lose it, and
+            // dropping it would wait for JetStream's redelivery.
+            let mut backoff = Duration::from_millis(50);
+            while !events.is_empty() && !apply(&store, &state, &events).await {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            if let Some(m) = last_message
+                && let Err(e) = m.ack().await
+            {
+                tracing::warn!(error = %e, "NATS consumer: ack failed (events are deduplicated)");
+            }
+        }
+    }
+}
