@@ -1,10 +1,10 @@
 //! Sign-up (placement in the home region), log-in, the account view and "where my data lives".
 
-use reelm_platform::views::UserJson;
-use reelm_platform::session;
+use reelm_core::{DataClass, ErrorCode, UserError, UserId, validate};
 use reelm_platform::Error;
 use reelm_platform::platform::{Cell, Platform};
-use reelm_core::{DataClass, ErrorCode, UserError, UserId, validate};
+use reelm_platform::session;
+use reelm_platform::views::UserJson;
 use reelm_store::registry::{self, Scope};
 use reelm_store::{DirectoryEntry, NewAccount, StoreError};
 use serde::{Deserialize, Serialize};

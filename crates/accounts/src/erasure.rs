@@ -8,12 +8,12 @@
 //! elsewhere are corrected through the gateway, caches forget the person, and last the
 //! directory entry goes (so the handle is free again).
 
-use reelm_platform::session::{self, Session};
+use reelm_core::{ErrorCode, UserId};
 use reelm_platform::Error;
 use reelm_platform::gateway;
 use reelm_platform::platform::Platform;
+use reelm_platform::session::{self, Session};
 use reelm_residency::policy::PURPOSE_PUBLIC_COUNTER;
-use reelm_core::{ErrorCode, UserId};
 use reelm_store::{ErasureReceiptRow, ProfileCounterDelta, VideoCounterDelta};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

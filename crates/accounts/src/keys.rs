@@ -5,9 +5,9 @@
 //! Runs offline against a region's store and key file: a server holding the region's keys in
 //! memory would not know the new key (stop it first; it reloads the key file on start).
 
+use reelm_core::{Config, RegionId};
 use reelm_platform::Error;
 use reelm_platform::platform::Cell;
-use reelm_core::{Config, RegionId};
 use reelm_store::{CellStore, UserKeyRow};
 use reelm_vault::{Kms, LocalKms, WrappedKey};
 use serde::Serialize;

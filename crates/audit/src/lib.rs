@@ -10,9 +10,9 @@
 //! and access logs against their signed checkpoints. It trusts nothing but the stores, the
 //! folders and the regions' public signing keys. Regions are audited concurrently.
 
+use reelm_core::{DataClass, RegionId, UserId};
 use reelm_platform::Error;
 use reelm_platform::platform::{Cell, Platform};
-use reelm_core::{DataClass, RegionId, UserId};
 use reelm_store::registry::{self, Scope};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -326,32 +326,35 @@ async fn audit_cell(
             }
         }
     }
-    let ledger = match reelm_residency::ledger::verify_ledger(&cell.store, &p.config.data_dir, cell.id()).await {
-        Ok(r) => LedgerAudit {
-            region: region.clone(),
-            entries: r.entries,
-            last_seq: r.last_seq,
-            refused: r.refused,
-            last_checkpoint_seq: r.last_checkpoint_seq,
-            unanchored_tail: r.unanchored_tail,
-            violation: None,
-        },
-        Err(reelm_residency::ledger::LedgerError::Tampered {
-            verified,
-            violation,
-            ..
-        }) => LedgerAudit {
-            region: region.clone(),
-            entries: verified,
-            last_seq: 0,
-            refused: 0,
-            last_checkpoint_seq: None,
-            unanchored_tail: 0,
-            violation: Some(violation.to_string()),
-        },
-        Err(reelm_residency::ledger::LedgerError::Failed(e)) => return Err(e.into()),
-        Err(e) => return Err(Error::Internal(e.to_string())),
-    };
+    let ledger =
+        match reelm_residency::ledger::verify_ledger(&cell.store, &p.config.data_dir, cell.id())
+            .await
+        {
+            Ok(r) => LedgerAudit {
+                region: region.clone(),
+                entries: r.entries,
+                last_seq: r.last_seq,
+                refused: r.refused,
+                last_checkpoint_seq: r.last_checkpoint_seq,
+                unanchored_tail: r.unanchored_tail,
+                violation: None,
+            },
+            Err(reelm_residency::ledger::LedgerError::Tampered {
+                verified,
+                violation,
+                ..
+            }) => LedgerAudit {
+                region: region.clone(),
+                entries: verified,
+                last_seq: 0,
+                refused: 0,
+                last_checkpoint_seq: None,
+                unanchored_tail: 0,
+                violation: Some(violation.to_string()),
+            },
+            Err(reelm_residency::ledger::LedgerError::Failed(e)) => return Err(e.into()),
+            Err(e) => return Err(Error::Internal(e.to_string())),
+        };
     let keys = reelm_residency::ledger::load_public_keys(&p.config.data_dir, cell.id())
         .map_err(|e| Error::Internal(e.to_string()))?;
     let access = match reelm_residency::access_log::verify_access_logs(

@@ -1,15 +1,16 @@
 //! Profiles and follows.
 
-use reelm_platform::views::{Page, ProfileJson, VideoJson};
+use crate::videos::hydrate;
+use reelm_core::{ErrorCode, UserId, validate};
+use reelm_platform::Error;
 use reelm_platform::Session;
 use reelm_platform::cursor;
-use reelm_platform::Error;
+use reelm_platform::gates::Surface;
 use reelm_platform::gateway;
 use reelm_platform::link::CellLink;
-use crate::videos::hydrate;
 use reelm_platform::platform::Platform;
+use reelm_platform::views::{Page, ProfileJson, VideoJson};
 use reelm_residency::policy::PURPOSE_PUBLIC_COUNTER;
-use reelm_core::{ErrorCode, UserId, validate};
 use reelm_store::{Keyset, ProfileCounterDelta};
 
 /// Finds a person by handle: their id and home cell (local or remote: only public reads and
@@ -66,6 +67,11 @@ pub async fn videos_of(
         None => Keyset::START,
     };
     let mut rows = cell.videos_by_creators(&[user], after, limit + 1).await?;
+    let gates = p.gates();
+    if !gates.is_empty() {
+        let audience = reelm_platform::session::audience_of(viewer).await?;
+        rows.retain(|v| gates.admits(Surface::Profile, &audience, v));
+    }
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more {
@@ -91,9 +97,7 @@ pub async fn set_follow(
 ) -> Result<(bool, i64), Error> {
     let (target, cell) = resolve_handle(p, handle).await?;
     if target == viewer.user {
-        return Err(Error::from_validation(
-            "you cannot follow yourself".into(),
-        ));
+        return Err(Error::from_validation("you cannot follow yourself".into()));
     }
     let now = reelm_core::now_ms();
     let changed = if follow {

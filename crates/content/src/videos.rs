@@ -1,15 +1,16 @@
 //! Videos: upload, the public video view, likes, comments, views and "not interested".
 
-use reelm_platform::views::{CommentJson, Page, PersonRef};
+use reelm_core::{CommentId, ErrorCode, UserId, VideoId, validate};
+use reelm_events::NewEvent;
+use reelm_platform::Error;
 use reelm_platform::Session;
 use reelm_platform::cursor;
-use reelm_platform::Error;
-use reelm_events::NewEvent;
+use reelm_platform::gates::Surface;
 use reelm_platform::gateway;
 use reelm_platform::link::CellLink;
 use reelm_platform::platform::{Cell, Platform};
+use reelm_platform::views::{CommentJson, Page, PersonRef};
 use reelm_residency::policy::PURPOSE_PUBLIC_COUNTER;
-use reelm_core::{CommentId, ErrorCode, UserId, VideoId, validate};
 use reelm_store::{
     CommentRow, EventKind, Keyset, MediaObjectRow, ProfileCounterDelta, VideoCounterDelta, VideoRow,
 };
@@ -90,17 +91,52 @@ pub async fn upload(
     Ok(row)
 }
 
-
 pub use reelm_platform::views::hydrate;
 
+/// A published video, from whichever cell holds it (no gates: for callers that apply their
+/// own, see [`visible_video`]).
 pub async fn get_video(p: &Platform, id: VideoId) -> Result<(CellLink, VideoRow), Error> {
     match p.find_video(id).await? {
         Some((cell, v)) if v.status == "published" => Ok((cell, v)),
-        _ => Err(Error::user(
-            ErrorCode::NotFound,
-            format!("video {id} not found"),
-        )),
+        _ => Err(not_found(id)),
     }
+}
+
+fn not_found(id: VideoId) -> Error {
+    Error::user(ErrorCode::NotFound, format!("video {id} not found"))
+}
+
+/// The video `viewer` may see on `surface`: a published one that every visibility gate admits
+/// for them, or their own in any status (so a creator can follow their upload through
+/// screening). A video that does not exist, or is not published and not theirs, is not found;
+/// one a gate refuses is `forbidden`, with the gate's reason.
+pub async fn visible_video(
+    p: &Platform,
+    viewer: Option<&Session>,
+    id: VideoId,
+    surface: Surface,
+) -> Result<(CellLink, VideoRow), Error> {
+    let Some((cell, v)) = p.find_video(id).await? else {
+        return Err(not_found(id));
+    };
+    let own = viewer.is_some_and(|s| s.user == v.creator_id);
+    if own {
+        return Ok((cell, v));
+    }
+    if v.status != "published" {
+        return Err(not_found(id));
+    }
+    let gates = p.gates();
+    if !gates.is_empty() {
+        let audience = reelm_platform::session::audience_of(viewer).await?;
+        if let Err(refusal) = gates.check(surface, &audience, &v) {
+            return Err(Error::user(
+                ErrorCode::Forbidden,
+                format!("video {id} is not available to you: {}", refusal.reason),
+            ));
+        }
+    }
+    Ok((cell, v))
 }
 
 /// Likes (`like = true`) or unlikes a video. The like row stays in the viewer's home cell;
@@ -111,7 +147,7 @@ pub async fn set_like(
     id: VideoId,
     like: bool,
 ) -> Result<(bool, i64), Error> {
-    let (cell, video) = get_video(p, id).await?;
+    let (cell, video) = visible_video(p, Some(viewer), id, Surface::DirectLink).await?;
     let now = reelm_core::now_ms();
     let changed = if like {
         viewer.home.store.like(viewer.user, id, now).await?
@@ -162,7 +198,7 @@ pub async fn add_comment(
     text: &str,
 ) -> Result<CommentJson, Error> {
     let body = validate::comment(text).map_err(Error::from_validation)?;
-    let (cell, _) = get_video(p, id).await?;
+    let (cell, _) = visible_video(p, Some(viewer), id, Surface::DirectLink).await?;
     let row = CommentRow {
         id: CommentId::new(),
         video_id: id,
@@ -206,11 +242,12 @@ pub async fn add_comment(
 /// first. The cursor is the last comment shown.
 pub async fn list_comments(
     p: &Platform,
+    viewer: Option<&Session>,
     id: VideoId,
     cursor_in: Option<&str>,
     limit: i64,
 ) -> Result<Page<CommentJson>, Error> {
-    get_video(p, id).await?;
+    visible_video(p, viewer, id, Surface::Comments).await?;
     let after = match cursor_in {
         Some(c) => {
             let (at, cid): (i64, i64) = cursor::decode(c)?;
@@ -279,7 +316,7 @@ pub async fn record_view(
             "watch_ms must be between 0 and {MAX_WATCH_MS}, not {watch_ms}"
         )));
     }
-    let (cell, _) = get_video(p, id).await?;
+    let (cell, _) = visible_video(p, Some(viewer), id, Surface::DirectLink).await?;
     // The log's transaction also writes the person's viewing history.
     let kind = if completed {
         EventKind::Complete
@@ -303,7 +340,7 @@ pub async fn record_view(
 }
 
 pub async fn not_interested(p: &Platform, viewer: &Session, id: VideoId) -> Result<(), Error> {
-    let (_, video) = get_video(p, id).await?;
+    let (_, video) = visible_video(p, Some(viewer), id, Surface::DirectLink).await?;
     viewer
         .home
         .store
@@ -316,7 +353,7 @@ pub async fn not_interested(p: &Platform, viewer: &Session, id: VideoId) -> Resu
 
 /// Records that the person shared a video (the link itself is made by the client).
 pub async fn share(p: &Platform, viewer: &Session, id: VideoId) -> Result<(), Error> {
-    get_video(p, id).await?;
+    visible_video(p, Some(viewer), id, Surface::DirectLink).await?;
     record_event(viewer, id, EventKind::Share, 0).await?;
     Ok(())
 }

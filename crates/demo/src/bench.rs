@@ -5,14 +5,14 @@
 //! placement rule as sign-up (people in their country's region, their behavior in their home
 //! cell, personal fields encrypted under their own key). Counters are computed while loading.
 
-use reelm_platform::Error;
-use reelm_platform::platform::Platform;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reelm_core::{UserId, VideoId};
+use reelm_platform::Error;
+use reelm_platform::platform::Platform;
 use reelm_store::registry::Scope;
 use reelm_store::{BulkValue, BulkValue::*};
 use serde::Serialize;
@@ -415,7 +415,12 @@ pub async fn sessions(
         let token = reelm_platform::session::random_token();
         p.cells()[ci]
             .store
-            .insert_session(&reelm_platform::session::token_hash(&token), user, now, now + 3_600_000)
+            .insert_session(
+                &reelm_platform::session::token_hash(&token),
+                user,
+                now,
+                now + 3_600_000,
+            )
             .await?;
         out.push((user, format!("{}.{token}", p.cells()[ci].id())));
     }

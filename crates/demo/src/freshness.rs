@@ -12,14 +12,14 @@
 //!    configured this includes the relay to JetStream and back.
 
 use crate::bench::Dataset;
-use reelm_events::NewEvent;
-use reelm_platform::platform::Platform;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reelm_core::UserId;
+use reelm_events::NewEvent;
+use reelm_platform::platform::Platform;
 use reelm_store::EventKind;
 use serde::Serialize;
 use std::sync::Arc;

@@ -3,15 +3,15 @@
 //! comments. Everything goes through the same operations the API uses, so seeded data obeys
 //! the same residency rules as real data.
 
-use reelm_platform::Session;
-use reelm_platform::Error;
-use reelm_accounts::accounts;
-use reelm_content::{social, videos};
-use reelm_platform::platform::Platform;
 use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
+use reelm_accounts::accounts;
+use reelm_content::{social, videos};
 use reelm_core::{UserId, VideoId};
+use reelm_platform::Error;
+use reelm_platform::Session;
+use reelm_platform::platform::Platform;
 use std::sync::Arc;
 
 /// The people a visitor can log in as (password [`DEMO_PASSWORD`]).

@@ -176,10 +176,9 @@ impl EventLog {
     /// benchmarks; a real region keeps its stream).
     pub async fn delete_nats_stream(&self) -> Result<(), EventsError> {
         if let Some(link) = &self.nats {
-            link.js
-                .delete_stream(&link.stream)
-                .await
-                .map_err(|e| EventsError::Internal(format!("delete stream {}: {e}", link.stream)))?;
+            link.js.delete_stream(&link.stream).await.map_err(|e| {
+                EventsError::Internal(format!("delete stream {}: {e}", link.stream))
+            })?;
         }
         Ok(())
     }

@@ -12,22 +12,20 @@
 //! Tickets, in this slice: a ticket counts as open when its id has the ticket format
 //! `^[A-Z]+-[0-9]+$` (e.g. `SUP-123`); there is no ticket system to ask yet.
 
-use reelm_platform::session;
-use reelm_platform::Error;
-use reelm_platform::protocol::CellCall;
-use reelm_platform::services::Caller;
-use reelm_residency::access_log::{AccessLogReport, AccessLogViolation};
-pub use reelm_residency::access_log::{AccessRecord, KIND_READ_PERSONAL};
-use reelm_platform::platform::{Cell, Platform};
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
     PolicySet, Request, RestrictedExpression,
 };
 use reelm_core::{ErrorCode, RegionId, UserId};
+use reelm_platform::Error;
+use reelm_platform::platform::{Cell, Platform};
+use reelm_platform::protocol::CellCall;
+use reelm_platform::services::Caller;
+use reelm_platform::session;
+use reelm_residency::access_log::{AccessLogReport, AccessLogViolation};
+pub use reelm_residency::access_log::{AccessRecord, KIND_READ_PERSONAL};
 use reelm_store::OperatorRow;
-use reelm_vault::{
-    ChainEntry, TrustedKeys,
-};
+use reelm_vault::{ChainEntry, TrustedKeys};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -339,7 +337,11 @@ impl Operator {
 impl Operator {
     /// The operator signed in with `token` in `region`'s cell (the server reads both from the
     /// operator cookie `<region>.<token>`), when that cell runs in this process.
-    pub async fn resolve(p: &Platform, region: &str, token: &str) -> Result<Option<Operator>, Error> {
+    pub async fn resolve(
+        p: &Platform,
+        region: &str,
+        token: &str,
+    ) -> Result<Option<Operator>, Error> {
         let Some(cell) = RegionId::new(region).ok().and_then(|r| p.cell(&r).cloned()) else {
             return Ok(None);
         };
@@ -410,14 +412,18 @@ pub fn register(p: &Platform) {
     struct Registered;
     p.extension(|| {
         let services = p.cell_services();
-        services.register(|cell: Arc<Cell>, caller: Caller, q: OperatorRead| async move {
-            vouched(&caller, &q.operator)?;
-            read_personal_in(&cell, &q.operator, q.person, q.purpose, q.ticket).await
-        });
-        services.register(|cell: Arc<Cell>, caller: Caller, q: OperatorBreakGlass| async move {
-            vouched(&caller, &q.operator)?;
-            request_break_glass_in(&cell, &q.operator, q.person, q.request).await
-        });
+        services.register(
+            |cell: Arc<Cell>, caller: Caller, q: OperatorRead| async move {
+                vouched(&caller, &q.operator)?;
+                read_personal_in(&cell, &q.operator, q.person, q.purpose, q.ticket).await
+            },
+        );
+        services.register(
+            |cell: Arc<Cell>, caller: Caller, q: OperatorBreakGlass| async move {
+                vouched(&caller, &q.operator)?;
+                request_break_glass_in(&cell, &q.operator, q.person, q.request).await
+            },
+        );
         Arc::new(Registered)
     });
 }
@@ -429,7 +435,10 @@ pub async fn append_access(
     person: UserId,
     record: &AccessRecord,
 ) -> Result<ChainEntry, Error> {
-    Ok(reelm_residency::access_log::append_access(&cell.store, &cell.ledger, person, record).await?)
+    Ok(
+        reelm_residency::access_log::append_access(&cell.store, &cell.ledger, person, record)
+            .await?,
+    )
 }
 
 /// Verifies `person`'s access log in `cell` against the region's signed checkpoints.

@@ -116,7 +116,8 @@ pub trait VisibilityGate: Send + Sync {
     /// A short name for logs, refusals and docs.
     fn name(&self) -> &str;
     /// `Err` with the reason when `video` must not be shown to `audience` on `surface`.
-    fn check(&self, surface: Surface, audience: &Audience, video: &VideoRow) -> Result<(), Refusal>;
+    fn check(&self, surface: Surface, audience: &Audience, video: &VideoRow)
+    -> Result<(), Refusal>;
 }
 
 /// The simple form of a gate: the same yes or no on every surface.
@@ -149,7 +150,12 @@ pub struct Gates(pub(crate) Vec<std::sync::Arc<dyn VisibilityGate>>);
 
 impl Gates {
     /// `Err` with the first refusal when some gate refuses.
-    pub fn check(&self, surface: Surface, audience: &Audience, video: &VideoRow) -> Result<(), Refusal> {
+    pub fn check(
+        &self,
+        surface: Surface,
+        audience: &Audience,
+        video: &VideoRow,
+    ) -> Result<(), Refusal> {
         self.0
             .iter()
             .try_for_each(|g| g.check(surface, audience, video))
@@ -171,10 +177,22 @@ mod tests {
 
     #[test]
     fn age_bands_turn_on_birthdays() {
-        assert_eq!(AgeBand::on("2010-06-15", "2023-06-14"), Some(AgeBand::Under13));
-        assert_eq!(AgeBand::on("2010-06-15", "2023-06-15"), Some(AgeBand::Age13To15));
-        assert_eq!(AgeBand::on("2010-06-15", "2026-06-15"), Some(AgeBand::Age16To17));
-        assert_eq!(AgeBand::on("2008-01-01", "2026-01-01"), Some(AgeBand::Adult));
+        assert_eq!(
+            AgeBand::on("2010-06-15", "2023-06-14"),
+            Some(AgeBand::Under13)
+        );
+        assert_eq!(
+            AgeBand::on("2010-06-15", "2023-06-15"),
+            Some(AgeBand::Age13To15)
+        );
+        assert_eq!(
+            AgeBand::on("2010-06-15", "2026-06-15"),
+            Some(AgeBand::Age16To17)
+        );
+        assert_eq!(
+            AgeBand::on("2008-01-01", "2026-01-01"),
+            Some(AgeBand::Adult)
+        );
         assert_eq!(AgeBand::on("not a date", "2026-01-01"), None);
     }
 }

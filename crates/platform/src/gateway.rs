@@ -9,8 +9,8 @@
 use crate::Error;
 use crate::link::CellLink;
 use crate::platform::Cell;
-use reelm_residency::policy::{Decision, ResidencyPolicy, TransferRequest};
 use reelm_core::{DataClass, RegionId, UserId, VideoId};
+use reelm_residency::policy::{Decision, ResidencyPolicy, TransferRequest};
 use reelm_store::{ProfileCounterDelta, VideoCounterDelta};
 
 /// What is to be transferred.
@@ -151,8 +151,8 @@ pub async fn aggregates(
 #[cfg(test)]
 mod tests {
     use super::DecisionRecord;
-    use reelm_residency::policy::{PURPOSE_PUBLIC_COUNTER, ResidencyPolicy, TransferRequest};
     use reelm_core::DataClass;
+    use reelm_residency::policy::{PURPOSE_PUBLIC_COUNTER, ResidencyPolicy, TransferRequest};
 
     #[test]
     fn decision_records_are_canonical_json() {

@@ -19,12 +19,12 @@ use bytes::Bytes;
 use http::{Method, Request, Response, header};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
-use reelm_events::Imported;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use moka::sync::Cache;
 use reelm_core::{ErrorCode, RegionId, UserId, VideoId};
+use reelm_events::Imported;
 use reelm_store::{
     CommentRow, Keyset, ProfileCounterDelta, ProfileRow, VideoCounterDelta, VideoRow,
 };
@@ -71,7 +71,11 @@ impl CellLink {
     /// Makes call `C` on this cell as the cell of `from`: in process through the handler the
     /// cell's services registered, otherwise over mutual TLS (where the callee learns `from`
     /// from our certificate).
-    pub async fn call<C: CellCall>(&self, from: &RegionId, request: C) -> Result<C::Response, Error> {
+    pub async fn call<C: CellCall>(
+        &self,
+        from: &RegionId,
+        request: C,
+    ) -> Result<C::Response, Error> {
         match &self.0 {
             Link::Local(c) => {
                 let handler = c.services.handler::<C>().ok_or_else(|| {
@@ -383,7 +387,11 @@ impl RemoteCell {
             .boxed_unsync();
         let request = Request::builder()
             .method(Method::POST)
-            .uri(format!("{}{}", self.origin, protocol::path_of::<C>(&self.region)))
+            .uri(format!(
+                "{}{}",
+                self.origin,
+                protocol::path_of::<C>(&self.region)
+            ))
             .header(header::CONTENT_TYPE, "application/json")
             .body(body)
             .map_err(|e| Error::Internal(format!("cell request: {e}")))?;
@@ -399,8 +407,9 @@ impl RemoteCell {
             .map_err(|e| self.unreachable(e))?
             .to_bytes();
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Internal(format!("region {} answered {}: {e}", self.region, C::PATH)));
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                Error::Internal(format!("region {} answered {}: {e}", self.region, C::PATH))
+            });
         }
         // A person's mistake detected over there (e.g. a video that does not exist) stays
         // that mistake here; anything else is the other cell's failure.
@@ -412,10 +421,7 @@ impl RemoteCell {
         Err(self.unreachable(format!("HTTP {status}")))
     }
 
-    async fn creator_videos(
-        &self,
-        creators: &[UserId],
-    ) -> Result<Vec<Arc<Vec<VideoRow>>>, Error> {
+    async fn creator_videos(&self, creators: &[UserId]) -> Result<Vec<Arc<Vec<VideoRow>>>, Error> {
         let missing: Vec<UserId> = creators
             .iter()
             .filter(|c| !self.creator_videos.contains_key(*c))

@@ -3,9 +3,9 @@
 //! others are reached over mutual TLS. Operations reach another region's cell only through a
 //! [`CellLink`] (public reads and gateway deliveries), never through its store.
 
-use crate::views::PersonRef;
 use crate::Error;
 use crate::link::{CellLink, RemoteCell};
+use crate::views::PersonRef;
 use hmac::{Hmac, Mac};
 use reelm_core::{Config, RegionConfig, RegionId, UserId, VideoId};
 use reelm_media::MediaStore;
@@ -15,7 +15,6 @@ use sha2::Sha256;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
@@ -216,10 +215,7 @@ impl Cell {
     }
 
     /// The videos and creators the person marked "not interested".
-    pub async fn not_interested(
-        &self,
-        user: UserId,
-    ) -> Result<Arc<crate::cache::Hidden>, Error> {
+    pub async fn not_interested(&self, user: UserId) -> Result<Arc<crate::cache::Hidden>, Error> {
         if let Some(n) = self.cache.not_interested.get(&user) {
             return Ok(n);
         }
@@ -292,8 +288,7 @@ impl Cell {
     ) -> Result<String, Error> {
         let ctx = FieldContext::new(self.id().as_str(), user.0, table, column);
         let bytes = reelm_vault::decrypt_field(key, &ctx, ciphertext)?;
-        String::from_utf8(bytes)
-            .map_err(|_| Error::Internal("decrypted field is not UTF-8".into()))
+        String::from_utf8(bytes).map_err(|_| Error::Internal("decrypted field is not UTF-8".into()))
     }
 }
 
@@ -428,7 +423,9 @@ impl Platform {
                     ))));
                 }
                 _ => {
-                    let cell = Arc::new(Cell::open(r, &config, pool_size(&r.store_url), services.clone()).await?);
+                    let cell = Arc::new(
+                        Cell::open(r, &config, pool_size(&r.store_url), services.clone()).await?,
+                    );
                     links.push(CellLink::local(cell.clone()));
                     cells.push(cell);
                 }

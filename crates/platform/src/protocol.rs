@@ -12,7 +12,9 @@
 //! error body `{"error":{"code","message"}}`.
 
 use reelm_core::{CommentId, RegionId, UserId, VideoId};
-use reelm_store::{CommentRow, Keyset, ProfileCounterDelta, ProfileRow, VideoCounterDelta, VideoRow};
+use reelm_store::{
+    CommentRow, Keyset, ProfileCounterDelta, ProfileRow, VideoCounterDelta, VideoRow,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -405,10 +407,13 @@ mod tests {
             view_count: 7,
         };
         let wire = serde_json::to_string(&WireVideo::from(&row)).unwrap();
-        assert!(!wire.contains("secret-key") && !wire.contains("poster.jpg"), "{wire}");
+        assert!(
+            !wire.contains("secret-key") && !wire.contains("poster.jpg"),
+            "{wire}"
+        );
         let back = VideoRow::from(serde_json::from_str::<WireVideo>(&wire).unwrap());
         assert_eq!(back.id, row.id);
-        assert_eq!(back.poster_key.is_some(), true);
+        assert!(back.poster_key.is_some());
         assert!(back.media_key.is_empty());
     }
 }

@@ -30,8 +30,9 @@ pub type Handler<C> = Arc<
         + Sync,
 >;
 
-type JsonHandler =
-    Arc<dyn Fn(Arc<Cell>, Caller, &[u8]) -> BoxFuture<'static, Result<Vec<u8>, Error>> + Send + Sync>;
+type JsonHandler = Arc<
+    dyn Fn(Arc<Cell>, Caller, &[u8]) -> BoxFuture<'static, Result<Vec<u8>, Error>> + Send + Sync,
+>;
 
 /// The registry of calls this process's cells answer.
 #[derive(Default)]
@@ -58,7 +59,9 @@ impl std::fmt::Debug for CellServices {
             .read()
             .map(|m| m.keys().copied().collect())
             .unwrap_or_default();
-        f.debug_struct("CellServices").field("paths", &paths).finish()
+        f.debug_struct("CellServices")
+            .field("paths", &paths)
+            .finish()
     }
 }
 
@@ -80,7 +83,8 @@ impl CellServices {
         F: Fn(Arc<Cell>, Caller, C) -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<C::Response, Error>> + Send + 'static,
     {
-        let typed: Handler<C> = Arc::new(move |cell, caller, req| Box::pin(handler(cell, caller, req)));
+        let typed: Handler<C> =
+            Arc::new(move |cell, caller, req| Box::pin(handler(cell, caller, req)));
         let for_json = typed.clone();
         let json: JsonHandler = Arc::new(move |cell, caller, body| {
             let request = serde_json::from_slice::<C>(body);
@@ -177,10 +181,14 @@ fn builtins(s: &CellServices) {
         Ok(wire_videos(&cell.store.videos(&q.ids).await?))
     });
     s.register(|cell: Arc<Cell>, _, q: RecentVideos| async move {
-        Ok(wire_videos(&cell.store.recent_videos(q.limit.clamp(0, 1_000)).await?))
+        Ok(wire_videos(
+            &cell.store.recent_videos(q.limit.clamp(0, 1_000)).await?,
+        ))
     });
     s.register(|cell: Arc<Cell>, _, q: TopVideos| async move {
-        Ok(wire_videos(&cell.store.top_videos(q.limit.clamp(0, 1_000)).await?))
+        Ok(wire_videos(
+            &cell.store.top_videos(q.limit.clamp(0, 1_000)).await?,
+        ))
     });
     s.register(|cell: Arc<Cell>, _, q: VideosByCreators| async move {
         let rows = cell
@@ -206,7 +214,10 @@ fn builtins(s: &CellServices) {
     s.register(move |cell: Arc<Cell>, _, q: Trending| async move {
         // Never below the region's own threshold: a trending list must not single anyone out.
         let min = q.min_viewers.max(limits.trending_min_viewers);
-        Ok(cell.events.state.trending(q.now_ms, min, q.limit.min(1_000)))
+        Ok(cell
+            .events
+            .state
+            .trending(q.now_ms, min, q.limit.min(1_000)))
     });
     s.register(|cell: Arc<Cell>, _, q: People| async move {
         Ok(cell
@@ -223,40 +234,62 @@ fn builtins(s: &CellServices) {
     s.register(|cell: Arc<Cell>, _, q: Profile| async move {
         Ok(cell.store.profile(q.user).await?.map(WireProfile::from))
     });
-    s.register(|cell: Arc<Cell>, caller: Caller, d: DeliverVideoCounters| async move {
-        admit(&caller.region, cell.id(), DataClass::Public, &d.purpose, None)?;
-        cell.store
-            .adjust_video_counters(d.video, d.delta.into())
-            .await?;
-        Ok(Done {})
-    });
-    s.register(|cell: Arc<Cell>, caller: Caller, d: DeliverProfileCounters| async move {
-        admit(&caller.region, cell.id(), DataClass::Public, &d.purpose, None)?;
-        cell.store
-            .adjust_profile_counters(d.user, d.delta.into())
-            .await?;
-        Ok(Done {})
-    });
-    s.register(move |cell: Arc<Cell>, caller: Caller, d: DeliverAggregates| async move {
-        let shared: reelm_events::Imported = d.shared.into();
-        // Every value must rest on enough people (recomputed here, not taken from the
-        // sender), and the policy must admit it.
-        let fewest = shared.fewest_people();
-        let k = limits.share_min_people;
-        if fewest < k {
-            return Err(Error::user(
-                ErrorCode::Forbidden,
-                format!("aggregates must rest on at least {k} people each; one rests on {fewest}"),
-            ));
-        }
-        admit(
-            &caller.region,
-            cell.id(),
-            DataClass::Aggregate,
-            PURPOSE_MODEL_TRAINING,
-            Some(fewest),
-        )?;
-        cell.events.state.set_imported(caller.region.clone(), shared);
-        Ok(Done {})
-    });
+    s.register(
+        |cell: Arc<Cell>, caller: Caller, d: DeliverVideoCounters| async move {
+            admit(
+                &caller.region,
+                cell.id(),
+                DataClass::Public,
+                &d.purpose,
+                None,
+            )?;
+            cell.store
+                .adjust_video_counters(d.video, d.delta.into())
+                .await?;
+            Ok(Done {})
+        },
+    );
+    s.register(
+        |cell: Arc<Cell>, caller: Caller, d: DeliverProfileCounters| async move {
+            admit(
+                &caller.region,
+                cell.id(),
+                DataClass::Public,
+                &d.purpose,
+                None,
+            )?;
+            cell.store
+                .adjust_profile_counters(d.user, d.delta.into())
+                .await?;
+            Ok(Done {})
+        },
+    );
+    s.register(
+        move |cell: Arc<Cell>, caller: Caller, d: DeliverAggregates| async move {
+            let shared: reelm_events::Imported = d.shared.into();
+            // Every value must rest on enough people (recomputed here, not taken from the
+            // sender), and the policy must admit it.
+            let fewest = shared.fewest_people();
+            let k = limits.share_min_people;
+            if fewest < k {
+                return Err(Error::user(
+                    ErrorCode::Forbidden,
+                    format!(
+                        "aggregates must rest on at least {k} people each; one rests on {fewest}"
+                    ),
+                ));
+            }
+            admit(
+                &caller.region,
+                cell.id(),
+                DataClass::Aggregate,
+                PURPOSE_MODEL_TRAINING,
+                Some(fewest),
+            )?;
+            cell.events
+                .state
+                .set_imported(caller.region.clone(), shared);
+            Ok(Done {})
+        },
+    );
 }

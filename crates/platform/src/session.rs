@@ -115,7 +115,10 @@ impl Session {
     /// tests). The home cell must run in this process.
     pub async fn for_user(platform: &Platform, user: UserId) -> Result<Session, Error> {
         let home = platform.home_of(user).await?.ok_or_else(|| {
-            Error::user(reelm_core::ErrorCode::NotFound, format!("person {user} not found"))
+            Error::user(
+                reelm_core::ErrorCode::NotFound,
+                format!("person {user} not found"),
+            )
         })?;
         Ok(Session {
             user,
@@ -136,7 +139,9 @@ impl Session {
                     Some(account) => {
                         let key = self.home.user_key(&account)?;
                         let open = |column: &str, ct: &[u8]| {
-                            self.home.unseal(&key, self.user, "accounts", column, ct).ok()
+                            self.home
+                                .unseal(&key, self.user, "accounts", column, ct)
+                                .ok()
                         };
                         let today = reelm_core::rfc3339(reelm_core::now_ms());
                         let band = open("birth_date_enc", &account.birth_date_enc)

@@ -163,7 +163,6 @@ pub async fn hydrate(
         .collect())
 }
 
-
 /// The person's own account, decrypted with their key.
 pub async fn own_account(cell: &Cell, user: UserId) -> Result<UserJson, Error> {
     let account = cell
@@ -191,4 +190,3 @@ pub async fn own_account(cell: &Cell, user: UserId) -> Result<UserJson, Error> {
         created_at: reelm_core::rfc3339(account.created_at),
     })
 }
-

@@ -12,9 +12,9 @@
 //! pool, and after an erasure the build is thrown away (it may hold the erased videos; the next
 //! request or tick rebuilds), so neither is undone by a build that read the stores before it.
 
+use reelm_core::VideoId;
 use reelm_platform::{CellLink, ContentListener, Error, Platform};
 use reelm_store::VideoRow;
-use reelm_core::VideoId;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
@@ -55,7 +55,9 @@ pub struct Recommender {
     /// When the regions' rankers were last trained (ms since the epoch; 0: never).
     trained_at_ms: std::sync::atomic::AtomicI64,
     /// Each region's trained engagement ranker (see [`crate::ranker`]).
-    rankers: std::sync::RwLock<std::collections::HashMap<reelm_core::RegionId, Arc<crate::ranker::RegionRanker>>>,
+    rankers: std::sync::RwLock<
+        std::collections::HashMap<reelm_core::RegionId, Arc<crate::ranker::RegionRanker>>,
+    >,
 }
 
 impl Recommender {
@@ -70,11 +72,21 @@ impl Recommender {
     }
 
     /// The region's trained engagement ranker, if enough events exist to train one.
-    pub fn ranker(&self, region: &reelm_core::RegionId) -> Option<Arc<crate::ranker::RegionRanker>> {
-        self.rankers.read().ok().and_then(|r| r.get(region).cloned())
+    pub fn ranker(
+        &self,
+        region: &reelm_core::RegionId,
+    ) -> Option<Arc<crate::ranker::RegionRanker>> {
+        self.rankers
+            .read()
+            .ok()
+            .and_then(|r| r.get(region).cloned())
     }
 
-    pub fn set_ranker(&self, region: reelm_core::RegionId, ranker: Arc<crate::ranker::RegionRanker>) {
+    pub fn set_ranker(
+        &self,
+        region: reelm_core::RegionId,
+        ranker: Arc<crate::ranker::RegionRanker>,
+    ) {
         if let Ok(mut slot) = self.rankers.write() {
             slot.insert(region, ranker);
         }
@@ -208,7 +220,6 @@ impl Recommender {
             *slot = None;
         }
     }
-
 }
 
 impl ContentListener for Recommender {
@@ -240,7 +251,10 @@ pub fn spawn_refresher(platform: &Arc<Platform>) -> JoinHandle<()> {
                 return;
             };
             let started = std::time::Instant::now();
-            match Recommender::of(&platform).rebuild_candidates(&platform).await {
+            match Recommender::of(&platform)
+                .rebuild_candidates(&platform)
+                .await
+            {
                 Ok(n) => tracing::debug!(
                     videos = n,
                     ms = started.elapsed().as_secs_f64() * 1000.0,

@@ -4,16 +4,16 @@
 //! *trending*, which uses no profiling at all (recency × engagement, the same for everyone
 //! apart from "not interested"). Every item carries the reason it was picked.
 
-use reelm_platform::views::{FeedItem, FeedPage, Page, Reason};
+use crate::candidates::{CandidatePool, Recommender};
+use reelm_core::{UserId, VideoId};
+use reelm_platform::Error;
 use reelm_platform::Session;
 use reelm_platform::cursor;
-use reelm_platform::Error;
-use reelm_platform::link::CellLink;
 use reelm_platform::gates::{Audience, Surface};
-use reelm_platform::views::hydrate;
-use crate::candidates::{CandidatePool, Recommender};
+use reelm_platform::link::CellLink;
 use reelm_platform::platform::{Cell, Platform};
-use reelm_core::{UserId, VideoId};
+use reelm_platform::views::hydrate;
+use reelm_platform::views::{FeedItem, FeedPage, Page, Reason};
 use reelm_store::{Keyset, VideoRow};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};

@@ -7,10 +7,10 @@
 //! a completed view, a long watch, a quick skip; they credit or debit the video's hashtags and
 //! creator. Nothing here leaves the home cell: the profile is derived data of the person.
 
-use reelm_platform::Session;
-use reelm_platform::Error;
 use crate::candidates::CandidatePool;
 use reelm_core::{UserId, VideoId};
+use reelm_platform::Error;
+use reelm_platform::Session;
 use std::collections::{HashMap, HashSet};
 
 /// Views counted as the short-term session interest.

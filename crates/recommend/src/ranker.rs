@@ -2,13 +2,13 @@
 //! view events and likes only, kept in the cell, retrained on a schedule. Features are computed
 //! the same way for training (as of each event) and for serving (from the person's profile).
 
-use reelm_platform::Error;
 use crate::interest::Interest;
-use reelm_platform::platform::{Cell, Platform};
 use reelm_core::{UserId, VideoId};
 use reelm_feed::data::{Event, Interactions};
 use reelm_feed::engagement::{EngagementModel, Features};
 use reelm_feed::models::{Profile, Recommender, Reelm, ReelmParams};
+use reelm_platform::Error;
+use reelm_platform::platform::{Cell, Platform};
 use reelm_store::VideoRow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

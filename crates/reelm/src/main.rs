@@ -434,10 +434,9 @@ async fn run() -> Result<()> {
             println!("data dir: {}", config.data_dir.display());
             let platform = open(config).await?;
             let started = std::time::Instant::now();
-            let summary = reelm_demo::seed::seed_demo(&platform, people, &mut |m| {
-                eprintln!("seeding: {m}")
-            })
-            .await?;
+            let summary =
+                reelm_demo::seed::seed_demo(&platform, people, &mut |m| eprintln!("seeding: {m}"))
+                    .await?;
             if summary.reused {
                 println!("reusing the demo data already in the data dir");
             } else {
@@ -557,8 +556,7 @@ async fn run() -> Result<()> {
                 },
         } => {
             let platform = open(load_config(&cfg, "reelm-data")?).await?;
-            let op = reelm_operators::add_operator(&platform, &region, &name, &role)
-                .await?;
+            let op = reelm_operators::add_operator(&platform, &region, &name, &role).await?;
             platform.close().await;
             println!(
                 "operator {} ({}, home region {}) created",

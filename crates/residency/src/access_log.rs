@@ -8,15 +8,14 @@ use crate::ledger::{RegionLedger, hash32};
 use reelm_core::UserId;
 use reelm_store::{CellStore, DirectoryStore, LedgerRow};
 use reelm_vault::{
-    ChainBuilder, ChainEntry, ChainVerifier, ChainViolation, HeadsReplay, HeadsViolation,
-    SignedHead, TrustedKeys, chain_tag, ChainHead, HeadsCheckpoint,
+    ChainBuilder, ChainEntry, ChainHead, ChainVerifier, ChainViolation, HeadsCheckpoint,
+    HeadsReplay, HeadsViolation, SignedHead, TrustedKeys, chain_tag,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// The ledger kind of an access-log entry: an operator's read of personal data.
 pub const KIND_READ_PERSONAL: &str = "read_personal";
-
 
 /// The canonical payload of an access-log entry.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -61,7 +60,7 @@ pub async fn append_access(
         .await?
         .pop()
         .map(|r| to_entry(&r));
-    if let Some((seq, hash)) = ledger.access_head(&store, &tag).await? {
+    if let Some((seq, hash)) = ledger.access_head(store, &tag).await? {
         let intact = last
             .as_ref()
             .is_some_and(|l| l.seq > seq || (l.seq == seq && l.hash == hash));
@@ -88,10 +87,7 @@ pub async fn append_access(
         )
         .await?;
     // The entry is stored; a checkpoint that cannot be signed now is retried by the timer.
-    if let Err(err) = ledger
-        .access_appended(&store, tag, e.seq, e.hash)
-        .await
-    {
+    if let Err(err) = ledger.access_appended(store, tag, e.seq, e.hash).await {
         tracing::warn!(error = %err, "access-log checkpoint not signed; will retry");
     }
     Ok(e)
@@ -393,7 +389,9 @@ pub async fn verify_access_logs(
             };
             let e = to_entry(&row.entry);
             if let Err(violation) = v.push(&e) {
-                return Ok(Err(diagnose(store, *person, &violation, &e.prev_hash).await?));
+                return Ok(Err(
+                    diagnose(store, *person, &violation, &e.prev_hash).await?
+                ));
             }
             if let Some(s) = signed
                 && s.seq == e.seq

@@ -591,7 +591,10 @@ impl RegionLedger {
 
     /// Signs a checkpoint over every access-log head that moved since the last one; returns
     /// its number, or `None` when nothing moved.
-    pub async fn checkpoint_access(&self, store: &CellStore) -> Result<Option<u64>, ResidencyError> {
+    pub async fn checkpoint_access(
+        &self,
+        store: &CellStore,
+    ) -> Result<Option<u64>, ResidencyError> {
         self.access.checkpoint(store).await
     }
 }

@@ -127,10 +127,7 @@ pub struct SignedInOperator(pub reelm_operators::Operator);
 
 impl FromRequestParts<Arc<Platform>> for SignedInOperator {
     type Rejection = ApiError;
-    async fn from_request_parts(
-        parts: &mut Parts,
-        p: &Arc<Platform>,
-    ) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, p: &Arc<Platform>) -> Result<Self, ApiError> {
         let none = || ApiError::user(ErrorCode::Unauthenticated, "operator sign-in required");
         let raw = cookie(&parts.headers, reelm_operators::OPS_COOKIE).ok_or_else(none)?;
         let (region, token) = raw.split_once('.').ok_or_else(none)?;

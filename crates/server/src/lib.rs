@@ -47,7 +47,9 @@ pub async fn run(
             }
             // A caller that trained just before serving (the bench, `reelm train`) is not
             // retrained at once.
-            if std::mem::take(&mut first) && reelm_recommend::Recommender::of(&platform).trained_within(RANKER_RETRAIN) {
+            if std::mem::take(&mut first)
+                && reelm_recommend::Recommender::of(&platform).trained_within(RANKER_RETRAIN)
+            {
                 continue;
             }
             if let Err(e) = reelm_recommend::ranker::train_all(&platform).await {

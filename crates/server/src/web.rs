@@ -1,13 +1,13 @@
 //! The web app: plain ES modules and CSS from `web/`, embedded in the binary at build time so
 //! the platform runs with no build step and no files beside the binary.
 
-use reelm_platform::Platform;
 use axum::Router;
 use axum::extract::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use include_dir::{Dir, include_dir};
+use reelm_platform::Platform;
 use std::sync::Arc;
 
 static WEB: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../../web");

@@ -3,12 +3,12 @@
 use super::{ApiJson, json};
 use crate::auth::{self, MaybeViewer, Viewer};
 use crate::error::ApiError;
-use reelm_accounts::accounts::{self as ops, LogIn, NewSession, SignUp};
-use reelm_platform::Platform;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use reelm_accounts::accounts::{self as ops, LogIn, NewSession, SignUp};
+use reelm_platform::Platform;
 use std::sync::Arc;
 
 fn with_cookies(p: &Platform, status: StatusCode, s: NewSession) -> Response {

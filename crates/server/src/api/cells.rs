@@ -158,8 +158,8 @@ async fn home_region(
                 .and_then(|v| v.split_once('.'))
                 .and_then(|(r, _)| RegionId::new(r).ok())
         };
-        let region = cookie_region("reelm_session")
-            .or_else(|| cookie_region(reelm_operators::OPS_COOKIE));
+        let region =
+            cookie_region("reelm_session").or_else(|| cookie_region(reelm_operators::OPS_COOKIE));
         return Ok((request, region));
     }
     let path = path.to_owned();

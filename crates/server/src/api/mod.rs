@@ -9,7 +9,6 @@ pub mod users;
 pub mod videos;
 
 use crate::error::ApiError;
-use reelm_platform::Platform;
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -17,6 +16,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use reelm_core::ErrorCode;
+use reelm_platform::Platform;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;

@@ -3,14 +3,14 @@
 
 use super::{ApiJson, ApiQuery, PageQuery, json};
 use crate::auth::{SignedInOperator, Viewer};
-use reelm_platform::cursor;
 use crate::error::ApiError;
-use reelm_operators::{self as ops, OpsLogIn, PersonalQuery};
-use reelm_platform::Platform;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use reelm_operators::{self as ops, OpsLogIn, PersonalQuery};
+use reelm_platform::Platform;
+use reelm_platform::cursor;
 use std::sync::Arc;
 
 /// `POST /api/ops/login`: password and TOTP, both required; sets the `reelm_ops` cookie.

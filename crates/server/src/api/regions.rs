@@ -2,11 +2,11 @@
 
 use super::ApiQuery;
 use crate::error::ApiError;
-use reelm_platform::Platform;
 use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use reelm_core::validate;
+use reelm_platform::Platform;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -2,14 +2,14 @@
 
 use super::{ApiQuery, PageQuery};
 use crate::auth::{MaybeViewer, Viewer};
-use reelm_platform::cursor;
 use crate::error::ApiError;
-use reelm_content::social;
-use reelm_recommend::feed;
-use reelm_platform::Platform;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
+use reelm_content::social;
+use reelm_platform::Platform;
+use reelm_platform::cursor;
+use reelm_recommend::feed;
 use serde_json::json;
 use std::sync::Arc;
 

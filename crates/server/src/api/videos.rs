@@ -2,16 +2,17 @@
 
 use super::{ApiJson, ApiQuery, PageQuery, json, parse_id};
 use crate::auth::{MaybeViewer, Viewer};
-use reelm_platform::cursor;
 use crate::error::ApiError;
-use reelm_platform::link::CellLink;
-use reelm_content::videos::{self as ops, Upload};
-use reelm_platform::Platform;
 use axum::Json;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use reelm_content::videos::{self as ops, Upload};
 use reelm_core::{ErrorCode, VideoId};
+use reelm_platform::Platform;
+use reelm_platform::cursor;
+use reelm_platform::gates::Surface;
+use reelm_platform::link::CellLink;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -127,7 +128,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
-    let (cell, row) = ops::get_video(&p, id).await?;
+    let (cell, row) = ops::visible_video(&p, viewer.as_deref(), id, Surface::DirectLink).await?;
     let video = ops::hydrate(viewer.as_deref(), vec![(cell, row)])
         .await?
         .remove(0);
@@ -140,11 +141,12 @@ pub async fn get(
 /// another process the request is sent there and the answer streamed back.
 pub async fn media(
     State(p): State<Arc<Platform>>,
+    viewer: MaybeViewer,
     Path(id): Path<String>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
-    let (link, row) = ops::get_video(&p, id).await?;
+    let (link, row) = ops::visible_video(&p, viewer.session(), id, Surface::Media).await?;
     match (link.as_local(), link.as_remote()) {
         (Some(cell), _) => {
             serve_object(&cell.media, &row.media_key, "video/mp4", request.headers()).await
@@ -156,18 +158,22 @@ pub async fn media(
 
 pub async fn poster(
     State(p): State<Arc<Platform>>,
+    viewer: MaybeViewer,
     Path(id): Path<String>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
-    let (link, row) = ops::get_video(&p, id).await?;
+    let (link, row) = ops::visible_video(&p, viewer.session(), id, Surface::Media).await?;
     let key = row
         .poster_key
         .ok_or_else(|| ApiError::user(ErrorCode::NotFound, "this video has no poster"))?;
     match (link.as_local(), link.as_remote()) {
         (Some(cell), _) => serve_object(&cell.media, &key, "image/jpeg", request.headers()).await,
         (None, Some(remote)) => Ok(super::cells::forward(remote, request, &p.local_region()).await),
-        (None, None) => Err(ApiError::user(ErrorCode::NotFound, "this video has no poster")),
+        (None, None) => Err(ApiError::user(
+            ErrorCode::NotFound,
+            "this video has no poster",
+        )),
     }
 }
 
@@ -243,12 +249,16 @@ pub async fn unlike(
 
 pub async fn comments(
     State(p): State<Arc<Platform>>,
+    viewer: MaybeViewer,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<Response, ApiError> {
     let id: VideoId = parse_id(&id, "video")?;
     let limit = cursor::limit(q.limit, 20)?;
-    Ok(Json(ops::list_comments(&p, id, q.cursor.as_deref(), limit).await?).into_response())
+    Ok(
+        Json(ops::list_comments(&p, viewer.session(), id, q.cursor.as_deref(), limit).await?)
+            .into_response(),
+    )
 }
 
 #[derive(Deserialize)]

@@ -226,9 +226,7 @@ async fn separate_cells_keep_people_home_and_share_only_public_data_over_mtls() 
 
     // The placement holds: each process's audit of its own cell finds nothing misplaced.
     for region in ["us", "eu", "ap"] {
-        let report = reelm_audit::run(split.platform(region))
-            .await
-            .unwrap();
+        let report = reelm_audit::run(split.platform(region)).await.unwrap();
         assert!(
             report.violations.is_empty(),
             "{region}: {:?}",
@@ -329,7 +327,7 @@ async fn talk(
         rustls::pki_types::ServerName::try_from(name.to_owned()).map_err(std::io::Error::other)?;
     let mut tls = connector.connect(server_name, tcp).await?;
     tls.write_all(
-        b"GET /cell/v1/eu/videos/recent?limit=1 HTTP/1.1\r\nhost: eu.cell.reelm\r\nconnection: close\r\n\r\n",
+        b"POST /cell/v1/eu/videos/recent HTTP/1.1\r\nhost: eu.cell.reelm\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"limit\":1}",
     )
     .await?;
     let mut answer = Vec::new();
@@ -341,17 +339,10 @@ async fn talk(
 }
 
 /// Signs `op` in at `edge` (password + TOTP) and returns the client with its `reelm_ops` cookie.
-async fn ops_login(
-    split: &Split,
-    edge: &str,
-    op: &reelm_operators::NewOperator,
-) -> Client {
+async fn ops_login(split: &Split, edge: &str, op: &reelm_operators::NewOperator) -> Client {
     let c = split.anon(edge);
-    let code = reelm_operators::totp_code(
-        &op.totp_secret,
-        (reelm_core::now_ms() / 1000) as u64,
-    )
-    .unwrap();
+    let code =
+        reelm_operators::totp_code(&op.totp_secret, (reelm_core::now_ms() / 1000) as u64).unwrap();
     let r = c
         .post(
             "/api/ops/login",

@@ -228,14 +228,10 @@ async fn erasure_crypto_shreds_and_removes_everything() {
     // region key. Before it, the region KMS could still unwrap the copy, which is why the
     // wrapped key row itself must go and backups must not outlive the retirement.
     let region = RegionId::new("eu").unwrap();
-    let report = reelm_accounts::keys::rotate_region_key(
-        &s.platform.config,
-        &region,
-        true,
-        &mut |_, _| {},
-    )
-    .await
-    .unwrap();
+    let report =
+        reelm_accounts::keys::rotate_region_key(&s.platform.config, &region, true, &mut |_, _| {})
+            .await
+            .unwrap();
     assert_eq!(report.retired, vec!["eu-k1".to_owned()]);
     let kms_path =
         reelm_server::Cell::keys_dir(&s.platform.config.data_dir, &region).join("region-kms.json");

@@ -7,8 +7,8 @@
 
 use crate::common::*;
 use reelm_core::{Config, VideoId};
-use reelm_server::Cell;
 use reelm_platform::gates::{Audience, FeedGate};
+use reelm_server::Cell;
 use reelm_store::VideoRow;
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -176,7 +176,9 @@ async fn a_trained_ranker_serves_and_names_its_version() {
     // Before training, the hand-set interest weights rank the feed.
     let before = viewer.get_json("/api/feed/foryou?limit=5").await;
     assert_eq!(before["model"], "interest-v2");
-    reelm_recommend::ranker::train_all(&s.platform).await.unwrap();
+    reelm_recommend::ranker::train_all(&s.platform)
+        .await
+        .unwrap();
     let eu = s.cell("eu");
     let ranker = reelm_recommend::Recommender::of(&s.platform)
         .ranker(eu.id())

@@ -3,8 +3,8 @@
 //! after a restart, also once the old key is retired.
 
 use crate::common::Server;
-use reelm_core::RegionId;
 use reelm_accounts::keys::rotate_region_key;
+use reelm_core::RegionId;
 use reelm_vault::{Kms, LocalKms, WrappedKey};
 use serde_json::json;
 

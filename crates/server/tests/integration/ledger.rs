@@ -3,10 +3,10 @@
 //! truncating entries in the store is caught by the verifier and by the residency audit.
 
 use crate::common::Server;
+use reelm_audit::verify_region;
 use reelm_core::{DataClass, RegionId};
 use reelm_platform::gateway::{self, Transfer};
 use reelm_residency::LedgerError;
-use reelm_audit::verify_region;
 use reelm_residency::policy::PURPOSE_PUBLIC_COUNTER;
 use serde_json::Value;
 

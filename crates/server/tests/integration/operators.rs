@@ -569,8 +569,8 @@ async fn access_log_checkpoints_catch_truncation_and_tolerate_erasure() {
 /// Every ACCESS_CHECKPOINT_EVERY appends sign a checkpoint on their own.
 #[tokio::test]
 async fn access_log_checkpoints_every_n_appends() {
-    use reelm_residency::ledger::ACCESS_CHECKPOINT_EVERY;
     use reelm_operators::{AccessRecord, append_access};
+    use reelm_residency::ledger::ACCESS_CHECKPOINT_EVERY;
     let s = Server::start().await;
     let people = [
         s.quick_user("cat_many", "DE").await,
