@@ -19,6 +19,8 @@ mod errors;
 mod events;
 #[path = "integration/foryou.rs"]
 mod foryou;
+#[path = "integration/gates.rs"]
+mod gates;
 #[path = "integration/keys.rs"]
 mod keys;
 #[path = "integration/ledger.rs"]
