@@ -109,6 +109,8 @@ pub fn clear_cookies() -> [String; 2] {
 pub struct Viewer {
     pub user: UserId,
     pub home: Arc<Cell>,
+    /// not-secret: the hex SHA-256 of the session token, the sessions table's lookup key; it
+    /// cannot be turned back into the token, and the cookie needs the token itself.
     pub token_hash: String,
 }
 

@@ -16,7 +16,8 @@ pub struct UserJson {
     pub handle: String,
     pub display_name: String,
     pub bio: String,
-    pub email: String,
+    /// Serialized on purpose: this is the person's own view of their account.
+    pub email: reelm_core::Sensitive<String>,
     pub birth_date: String,
     pub country: String,
     pub region: String,

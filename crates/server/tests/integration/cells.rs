@@ -348,7 +348,7 @@ async fn ops_login(
 ) -> Client {
     let c = split.anon(edge);
     let code = reelm_server::ops::operators::totp_code(
-        &op.totp_secret,
+        op.totp_secret.expose(),
         (reelm_core::now_ms() / 1000) as u64,
     )
     .unwrap();
