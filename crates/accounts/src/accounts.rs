@@ -1,6 +1,6 @@
 //! Sign-up (placement in the home region), log-in, the account view and "where my data lives".
 
-use reelm_core::{DataClass, ErrorCode, UserError, UserId, validate};
+use reelm_core::{DataClass, ErrorCode, Sensitive, UserError, UserId, validate};
 use reelm_platform::Error;
 use reelm_platform::platform::{Cell, Platform};
 use reelm_platform::session;
@@ -13,8 +13,8 @@ use std::sync::Arc;
 #[derive(Debug, Deserialize)]
 pub struct SignUp {
     pub handle: String,
-    pub email: String,
-    pub password: String,
+    pub email: Sensitive<String>,
+    pub password: Sensitive<String>,
     pub birth_date: String,
     pub country: String,
     #[serde(default)]
@@ -25,8 +25,8 @@ pub struct SignUp {
 pub struct NewSession {
     pub user: UserJson,
     pub cell: Arc<Cell>,
-    pub token: String,
-    pub csrf: String,
+    pub token: Sensitive<String>,
+    pub csrf: Sensitive<String>,
 }
 
 fn invalid(field: &str, message: String) -> Error {
@@ -40,8 +40,8 @@ pub const NO_PASSWORD: Option<String> = None;
 /// and the region; everything else goes to the home cell, encrypted under the person's key.
 pub async fn sign_up(p: &Platform, req: SignUp) -> Result<NewSession, Error> {
     let handle = validate::handle(&req.handle).map_err(|m| invalid("handle", m))?;
-    let email = validate::email(&req.email).map_err(|m| invalid("email", m))?;
-    validate::password(&req.password).map_err(|m| invalid("password", m))?;
+    let email = validate::email(req.email.expose()).map_err(|m| invalid("email", m))?;
+    validate::password(req.password.expose()).map_err(|m| invalid("password", m))?;
     let today = time::OffsetDateTime::now_utc().date();
     let birth =
         validate::birth_date(&req.birth_date, today).map_err(|m| invalid("birth_date", m))?;
@@ -53,7 +53,7 @@ pub async fn sign_up(p: &Platform, req: SignUp) -> Result<NewSession, Error> {
     } else {
         display_name
     };
-    let password_hash = session::hash_password(req.password).await?;
+    let password_hash = session::hash_password(req.password.into_inner()).await?;
     let user = create_account(
         p,
         &handle,
@@ -101,13 +101,13 @@ pub async fn create_account(
             user_id: user,
             handle: handle.to_owned(),
             display_name: display_name.to_owned(),
-            email_index: cell.email_index(email),
+            email_index: cell.email_index(email).into(),
             email_enc: cell.seal(&key, user, "accounts", "email_enc", email),
-            password_hash,
+            password_hash: password_hash.map(Sensitive::new),
             birth_date_enc: cell.seal(&key, user, "accounts", "birth_date_enc", birth_date),
             country_enc: cell.seal(&key, user, "accounts", "country_enc", country),
             key_id: wrapped.key_id.clone(),
-            wrapped_key: wrapped.to_bytes(),
+            wrapped_key: wrapped.to_bytes().into(),
             created_at: now,
         };
         match cell.store.insert_account(&account).await {
@@ -145,15 +145,15 @@ pub async fn start_session(p: &Platform, user: UserId) -> Result<NewSession, Err
     Ok(NewSession {
         user,
         cell,
-        token,
-        csrf: session::random_token(),
+        token: token.into(),
+        csrf: session::random_token().into(),
     })
 }
 
 #[derive(Debug, Deserialize)]
 pub struct LogIn {
     pub handle: String,
-    pub password: String,
+    pub password: Sensitive<String>,
 }
 
 pub async fn log_in(p: &Platform, req: LogIn) -> Result<NewSession, Error> {
@@ -168,8 +168,11 @@ pub async fn log_in(p: &Platform, req: LogIn) -> Result<NewSession, Error> {
         },
         None => None,
     };
-    let stored = account.as_ref().and_then(|a| a.password_hash.clone());
-    if !session::verify_password(req.password, stored).await? {
+    let stored = account
+        .as_ref()
+        .and_then(|a| a.password_hash.clone())
+        .map(Sensitive::into_inner);
+    if !session::verify_password(req.password.into_inner(), stored).await? {
         return Err(wrong());
     }
     let user = account.map(|a| a.user_id).ok_or_else(wrong)?;

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashSet};
 #[derive(Debug, Deserialize)]
 pub struct EraseRequest {
     /// The account's password, to confirm.
-    pub password: String,
+    pub password: reelm_core::Sensitive<String>,
 }
 
 /// What the person gets back: proof of what was deleted.
@@ -69,7 +69,15 @@ pub async fn erase_me(
     let home = &viewer.home;
     let user = viewer.user;
     let account = home.store.account(user).await?.ok_or_else(wrong)?;
-    if !session::verify_password(req.password, account.password_hash.clone()).await? {
+    if !session::verify_password(
+        req.password.into_inner(),
+        account
+            .password_hash
+            .clone()
+            .map(reelm_core::Sensitive::into_inner),
+    )
+    .await?
+    {
         return Err(wrong());
     }
     erase(p, user).await

@@ -82,7 +82,7 @@ async fn rotate_in(
     let mut rewrapped = 0u64;
     let mut batch: Vec<(UserKeyRow, UserKeyRow)> = Vec::with_capacity(BATCH);
     for row in rows {
-        let wrapped = WrappedKey::from_bytes(&row.wrapped_key)?;
+        let wrapped = WrappedKey::from_bytes(row.wrapped_key.expose())?;
         if !reelm_vault::needs_rewrap(&*kms, &wrapped) {
             continue;
         }
@@ -90,7 +90,7 @@ async fn rotate_in(
         let new = UserKeyRow {
             user_id: row.user_id,
             key_id: again.key_id.clone(),
-            wrapped_key: again.to_bytes(),
+            wrapped_key: again.to_bytes().into(),
         };
         batch.push((row, new));
         if batch.len() == BATCH {

@@ -50,6 +50,7 @@ impl std::fmt::Display for Violation {
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct MediaViolation {
     pub region: String,
+    /// not-secret: the object's path in the region's media store (`videos/<id>.mp4`).
     pub key: String,
     /// `orphan` (no video anywhere records it), `misplaced` (recorded by a video of another
     /// region), `no_video` (its record names a video this region does not hold) or

@@ -4,11 +4,19 @@
 //! layer testable.
 
 use crate::region::RegionId;
+use crate::sensitive::redact_url;
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Everything a reelm process needs to know, resolved once at start-up.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+///
+/// `Debug` is written by hand (below) so that store and broker URLs, which may carry a user
+/// and password (`postgres://app:pw@db/eu`), print with their userinfo redacted. Wrapping the
+/// URL fields in `Sensitive` would do the same for `Debug`, but every crate that opens a store
+/// reads them as `&str`; a redacting `Debug` keeps those readers unchanged and the TOML format
+/// identical, and the exhaustive destructuring in it stops a new field from being left out.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Where embedded stores live: `directory.db`, and per region `regions/<id>/store.db`,
@@ -73,8 +81,9 @@ impl Default for FeedConfig {
     }
 }
 
-/// One region (cell): a jurisdiction plus the data center that serves it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+/// One region (cell): a jurisdiction plus the data center that serves it. `Debug` is written
+/// by hand to redact credentials in its URLs, as for [`Config`].
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RegionConfig {
     pub id: RegionId,
@@ -99,6 +108,57 @@ pub struct RegionConfig {
     /// edges reach it here. Unused (and may be left out) while every cell runs in one process.
     #[serde(default)]
     pub cell_addr: String,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so that a new field is a compile error here until it is printed.
+        let Config {
+            data_dir,
+            addr,
+            directory_url,
+            max_upload_bytes,
+            cookie_secure,
+            regions,
+            feed,
+            nats_namespace,
+        } = self;
+        f.debug_struct("Config")
+            .field("data_dir", data_dir)
+            .field("addr", addr)
+            .field("directory_url", &redact_url(directory_url))
+            .field("max_upload_bytes", max_upload_bytes)
+            .field("cookie_secure", cookie_secure)
+            .field("regions", regions)
+            .field("feed", feed)
+            .field("nats_namespace", nats_namespace)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RegionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let RegionConfig {
+            id,
+            data_center,
+            jurisdiction,
+            countries,
+            store_url,
+            media_url,
+            nats_url,
+            cell_addr,
+        } = self;
+        f.debug_struct("RegionConfig")
+            .field("id", id)
+            .field("data_center", data_center)
+            .field("jurisdiction", jurisdiction)
+            .field("countries", countries)
+            .field("store_url", &redact_url(store_url))
+            .field("media_url", &redact_url(media_url))
+            .field("nats_url", &nats_url.as_deref().map(redact_url))
+            .field("cell_addr", cell_addr)
+            .finish()
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -415,6 +475,25 @@ mod tests {
         let bad = |k: &str| (k == "REELM_REGION_AP_CELL_ADDR").then(|| "no-port".to_owned());
         let e = Config::load(Path::new("/d"), None, &bad).unwrap_err();
         assert!(e.to_string().contains("cell_addr must be host:port"), "{e}");
+    }
+
+    #[test]
+    fn debug_hides_credentials_in_urls() {
+        let env = |k: &str| match k {
+            "REELM_DIRECTORY_URL" => Some("postgres://dir:pw-one@db/directory".to_owned()),
+            "REELM_REGION_EU_STORE_URL" => Some("postgres://eu:pw-two@db/eu".to_owned()),
+            "REELM_NATS_URL" => Some("nats://pw-three@nats:4222".to_owned()),
+            _ => None,
+        };
+        let c = Config::load(Path::new("/d"), None, &env).unwrap();
+        let text = format!("{c:?}");
+        for secret in ["pw-one", "pw-two", "pw-three"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(text.contains("postgres://***@db/eu"), "{text}");
+        assert!(text.contains("sqlite:///d/regions/us/store.db"), "{text}");
+        // Serializing stays exact: `config show` and the TOML round trip need the real URL.
+        assert!(c.to_toml().contains("postgres://eu:pw-two@db/eu"));
     }
 
     #[test]

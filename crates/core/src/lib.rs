@@ -1,5 +1,6 @@
 //! Domain types of reelm, shared by every other crate: ids, regions, data classes, the typed
-//! configuration, validation of user input and the table of error codes.
+//! configuration, validation of user input, the table of error codes and `Sensitive`, the
+//! redacting wrapper for secrets and personal data.
 //!
 //! This crate does no I/O (no files, sockets or databases): it parses configuration from a
 //! string handed to it, so every rule here can be unit-tested in isolation.
@@ -9,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod region;
+pub mod sensitive;
 pub mod validate;
 
 pub use class::DataClass;
@@ -16,6 +18,7 @@ pub use config::{Config, FeedConfig, RegionConfig};
 pub use error::{ErrorCode, UserError};
 pub use ids::{CommentId, UserId, VideoId};
 pub use region::RegionId;
+pub use sensitive::Sensitive;
 
 /// Milliseconds since the Unix epoch, the one time unit stored in every table (portable across
 /// SQLite and PostgreSQL, and cheap to compare in keyset cursors).

@@ -518,6 +518,7 @@ fn trim(list: &mut Vec<(VideoId, i64)>) {
 
 #[derive(Clone)]
 struct NatsLink {
+    /// For error messages only, so kept with its credentials redacted.
     url: String,
     js: async_nats::jetstream::Context,
     stream: String,
@@ -531,8 +532,9 @@ impl NatsLink {
         namespace: &str,
         region: &RegionId,
     ) -> Result<NatsLink, EventsError> {
+        // The URL may carry a NATS user and password or token; errors end up in logs.
         let err = |message: String| EventsError::Nats {
-            url: url.to_owned(),
+            url: reelm_core::sensitive::redact_url(url),
             message,
         };
         let client = async_nats::ConnectOptions::new()
@@ -559,7 +561,7 @@ impl NatsLink {
         .await
         .map_err(|e| err(format!("cannot create stream {stream}: {e}")))?;
         Ok(NatsLink {
-            url: url.to_owned(),
+            url: reelm_core::sensitive::redact_url(url),
             js,
             stream,
             subject_prefix,

@@ -39,7 +39,11 @@ pub enum MediaError {
     /// The key is not a valid object path (empty, `..`, empty segments, ...). Keys are built
     /// by the server, so this is a bug on our side rather than the user's.
     #[error("invalid media key {key:?}: {reason}")]
-    InvalidKey { key: String, reason: String },
+    InvalidKey {
+        /// not-secret: an object path built by the server (`videos/<id>.mp4`).
+        key: String,
+        reason: String,
+    },
     /// The store could not be opened from its URL (bad configuration).
     #[error("cannot open media store {url:?}: {reason}")]
     Open { url: String, reason: String },
@@ -47,6 +51,7 @@ pub enum MediaError {
     #[error("media storage failed during {op} of {key:?}: {source}")]
     Storage {
         op: &'static str,
+        /// not-secret: an object path built by the server (`videos/<id>.mp4`).
         key: String,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,

@@ -16,7 +16,7 @@ use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
     PolicySet, Request, RestrictedExpression,
 };
-use reelm_core::{ErrorCode, RegionId, UserId};
+use reelm_core::{ErrorCode, RegionId, Sensitive, UserId};
 use reelm_platform::Error;
 use reelm_platform::platform::{Cell, Platform};
 use reelm_platform::protocol::CellCall;
@@ -95,23 +95,16 @@ fn percent(s: &str) -> String {
 // ---- operators ----------------------------------------------------------------------------------
 
 /// A new operator's credentials, shown once by `reelm operators add`.
+#[derive(Debug)]
 pub struct NewOperator {
     pub operator_id: i64,
     pub name: String,
     pub role: String,
     pub region: String,
-    pub password: String,
-    pub totp_secret: Vec<u8>,
-    pub provisioning_uri: String,
-}
-
-impl std::fmt::Debug for NewOperator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewOperator")
-            .field("operator_id", &self.operator_id)
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
+    pub password: Sensitive<String>,
+    pub totp_secret: Sensitive<Vec<u8>>,
+    /// Sensitive: the `otpauth://` URI carries the TOTP secret in base32.
+    pub provisioning_uri: Sensitive<String>,
 }
 
 fn check_name(name: &str) -> Result<(), Error> {
@@ -193,9 +186,9 @@ pub async fn add_operator(
         name: row.name,
         role: row.role,
         region: row.home_region,
-        password,
-        totp_secret: secret.to_vec(),
-        provisioning_uri,
+        password: password.into(),
+        totp_secret: secret.to_vec().into(),
+        provisioning_uri: provisioning_uri.into(),
     })
 }
 
@@ -211,21 +204,12 @@ fn totp_secret(cell: &Cell, op: &OperatorRow) -> Result<Vec<u8>, Error> {
     hex::decode(text).map_err(|_| Error::Internal("stored TOTP secret is not hex".into()))
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct OpsLogIn {
     pub name: String,
     pub region: String,
-    pub password: String,
-    pub totp: String,
-}
-
-impl std::fmt::Debug for OpsLogIn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpsLogIn")
-            .field("name", &self.name)
-            .field("region", &self.region)
-            .finish_non_exhaustive()
-    }
+    pub password: Sensitive<String>,
+    pub totp: Sensitive<String>,
 }
 
 /// The signed-in operator, as the API shows it.
@@ -266,14 +250,14 @@ pub async fn log_in(
         None => None,
     };
     let stored = op.as_ref().map(|o| o.password_hash.clone());
-    let password_ok = session::verify_password(req.password, stored).await?;
+    let password_ok = session::verify_password(req.password.into_inner(), stored).await?;
     let (Some(cell), Some(op)) = (cell, op) else {
         return Err(wrong());
     };
     if !password_ok {
         return Err(wrong());
     }
-    let Some(step) = totp_step(&totp_secret(&cell, &op)?, &req.totp) else {
+    let Some(step) = totp_step(&totp_secret(&cell, &op)?, req.totp.expose()) else {
         return Err(wrong());
     };
     // A code seen once (e.g. shoulder-surfed, or replayed from a captured request) must not
@@ -607,7 +591,7 @@ pub struct PersonalData {
     pub id: String,
     pub handle: String,
     pub region: String,
-    pub email: String,
+    pub email: Sensitive<String>,
     pub birth_date: String,
     pub country: String,
 }

@@ -158,7 +158,7 @@ impl Cell {
     }
 
     pub fn user_key(&self, account: &AccountRow) -> Result<DataKey, Error> {
-        let wrapped = WrappedKey::from_bytes(&account.wrapped_key)?;
+        let wrapped = WrappedKey::from_bytes(account.wrapped_key.expose())?;
         Ok(reelm_vault::open_user_key(
             &self.kms,
             self.id().as_str(),

@@ -75,7 +75,8 @@ pub async fn verify_password(password: String, stored: Option<String>) -> Result
 pub struct Session {
     pub user: UserId,
     pub home: Arc<Cell>,
-    /// The SHA-256 of the session token (empty for a session made without a token).
+    /// not-secret: the hex SHA-256 of the session token (empty for a session made without
+    /// one), the sessions table's lookup key; it cannot be turned back into the token.
     pub token_hash: String,
 }
 

@@ -22,7 +22,8 @@ pub struct UserJson {
     pub handle: String,
     pub display_name: String,
     pub bio: String,
-    pub email: String,
+    /// Serialized on purpose: this is the person's own view of their account.
+    pub email: reelm_core::Sensitive<String>,
     pub birth_date: String,
     pub country: String,
     pub region: String,
@@ -182,7 +183,7 @@ pub async fn own_account(cell: &Cell, user: UserId) -> Result<UserJson, Error> {
         handle: profile.handle,
         display_name: profile.display_name,
         bio: profile.bio,
-        email: open("email_enc", &account.email_enc)?,
+        email: open("email_enc", &account.email_enc)?.into(),
         birth_date: open("birth_date_enc", &account.birth_date_enc)?,
         country: open("country_enc", &account.country_enc)?,
         region: cell.id().to_string(),

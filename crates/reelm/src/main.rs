@@ -562,10 +562,10 @@ async fn run() -> Result<()> {
                 "operator {} ({}, home region {}) created",
                 op.name, op.role, op.region
             );
-            println!("password (shown once): {}", op.password);
+            println!("password (shown once): {}", op.password.expose());
             println!(
                 "TOTP provisioning URI (shown once): {}",
-                op.provisioning_uri
+                op.provisioning_uri.expose()
             );
             Ok(())
         }

@@ -8,6 +8,7 @@ use sqlx::Row;
 /// A media record of the cell and the video it belongs to, if that video's row is here.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MediaPlacementRow {
+    /// not-secret: the object's path in the media store.
     pub object_key: String,
     pub video_id: VideoId,
     /// The creator of the video, `None` when the cell has no row for the video.

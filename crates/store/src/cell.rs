@@ -2,7 +2,7 @@
 
 use crate::db::{Db, StoreError};
 use crate::registry::{self, Scope};
-use reelm_core::{CommentId, UserId, VideoId};
+use reelm_core::{CommentId, Sensitive, UserId, VideoId};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
 
@@ -27,27 +27,35 @@ pub struct NewAccount {
     pub user_id: UserId,
     pub handle: String,
     pub display_name: String,
-    pub email_index: String,
+    /// The keyed hash of the address that makes it unique and findable; redacted because,
+    /// with the cell's index key, it confirms a guessed address.
+    pub email_index: Sensitive<String>,
+    /// not-secret: ciphertext under the person's data key (like `birth_date_enc` beside it),
+    /// unreadable without `wrapped_key`, which is redacted.
     pub email_enc: Vec<u8>,
-    /// `None` for seeded demo people who cannot log in.
-    pub password_hash: Option<String>,
+    /// `None` for seeded demo people who cannot log in. An argon2id hash: redacted because a
+    /// logged hash can be attacked offline.
+    pub password_hash: Option<Sensitive<String>>,
     pub birth_date_enc: Vec<u8>,
     pub country_enc: Vec<u8>,
     pub key_id: String,
-    pub wrapped_key: Vec<u8>,
+    /// Redacted: a logged copy would outlive crypto-shredding (erasure deletes this row, while
+    /// the region key that unwraps it lives on).
+    pub wrapped_key: Sensitive<Vec<u8>>,
     pub created_at: i64,
 }
 
 #[derive(Clone, Debug)]
 pub struct AccountRow {
     pub user_id: UserId,
+    /// not-secret: ciphertext under the person's data key (see [`NewAccount`]).
     pub email_enc: Vec<u8>,
-    pub password_hash: Option<String>,
+    pub password_hash: Option<Sensitive<String>>,
     pub birth_date_enc: Vec<u8>,
     pub country_enc: Vec<u8>,
     pub created_at: i64,
     pub key_id: String,
-    pub wrapped_key: Vec<u8>,
+    pub wrapped_key: Sensitive<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -75,7 +83,9 @@ pub struct VideoRow {
     pub width: i64,
     pub height: i64,
     pub status: String,
+    /// not-secret: the video's path in the media store (`videos/<id>.mp4`).
     pub media_key: String,
+    /// not-secret: the poster's path in the media store.
     pub poster_key: Option<String>,
     pub created_at: i64,
     pub like_count: i64,
@@ -103,6 +113,7 @@ pub struct CommentRow {
 
 #[derive(Clone, Debug)]
 pub struct MediaObjectRow {
+    /// not-secret: the object's path in the media store.
     pub object_key: String,
     pub video_id: VideoId,
     pub kind: String,
@@ -209,9 +220,9 @@ impl CellStore {
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(a.user_id.0)
-        .bind(&a.email_index)
+        .bind(a.email_index.expose())
         .bind(&a.email_enc)
-        .bind(&a.password_hash)
+        .bind(a.password_hash.as_ref().map(|h| h.expose().as_str()))
         .bind(&a.birth_date_enc)
         .bind(&a.country_enc)
         .bind(a.created_at)
@@ -231,7 +242,7 @@ impl CellStore {
         sqlx::query("INSERT INTO user_keys (user_id, key_id, wrapped_key, created_at) VALUES ($1, $2, $3, $4)")
             .bind(a.user_id.0)
             .bind(&a.key_id)
-            .bind(&a.wrapped_key)
+            .bind(a.wrapped_key.expose())
             .bind(a.created_at)
             .execute(&mut *tx)
             .await
@@ -251,12 +262,12 @@ impl CellStore {
         Ok(row.map(|r| AccountRow {
             user_id: UserId(r.get(0)),
             email_enc: r.get(1),
-            password_hash: r.get(2),
+            password_hash: r.get::<Option<String>, _>(2).map(Sensitive::new),
             birth_date_enc: r.get(3),
             country_enc: r.get(4),
             created_at: r.get(5),
             key_id: r.get(6),
-            wrapped_key: r.get(7),
+            wrapped_key: Sensitive::new(r.get(7)),
         }))
     }
 

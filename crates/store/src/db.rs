@@ -53,8 +53,9 @@ impl Db {
     /// applies pending migrations for `scope` and refuses a schema with unclassified columns.
     pub async fn open(url: &str, scope: Scope, max_connections: u32) -> Result<Db, StoreError> {
         sqlx::any::install_default_drivers();
+        // The URL may carry a database password; errors end up in logs.
         let open_err = |message: String| StoreError::Open {
-            url: url.to_owned(),
+            url: reelm_core::sensitive::redact_url(url),
             message,
         };
         let (dialect, connect_url) = if let Some(path) = url

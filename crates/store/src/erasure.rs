@@ -4,7 +4,7 @@
 use crate::cell::CellStore;
 use crate::db::StoreError;
 use crate::registry::{self, Scope};
-use reelm_core::{UserId, VideoId};
+use reelm_core::{Sensitive, UserId, VideoId};
 use sqlx::{AssertSqlSafe, Row};
 use std::collections::BTreeMap;
 
@@ -16,7 +16,8 @@ pub type RenderCounts = dyn Fn(&BTreeMap<String, i64>) -> (String, String) + Sen
 pub struct UserKeyRow {
     pub user_id: UserId,
     pub key_id: String,
-    pub wrapped_key: Vec<u8>,
+    /// Redacted: a logged copy would outlive crypto-shredding (see `NewAccount::wrapped_key`).
+    pub wrapped_key: Sensitive<Vec<u8>>,
 }
 
 /// The proof that a person was erased: what was deleted, per table, and a digest of it.
@@ -204,7 +205,7 @@ impl CellStore {
         Ok(row.map(|r| UserKeyRow {
             user_id: UserId(r.get(0)),
             key_id: r.get(1),
-            wrapped_key: r.get(2),
+            wrapped_key: Sensitive::new(r.get(2)),
         }))
     }
 
@@ -218,7 +219,7 @@ impl CellStore {
                 .map(|r| UserKeyRow {
                     user_id: UserId(r.get(0)),
                     key_id: r.get(1),
-                    wrapped_key: r.get(2),
+                    wrapped_key: Sensitive::new(r.get(2)),
                 })
                 .collect(),
         )
@@ -239,7 +240,7 @@ impl CellStore {
             )
             .bind(new.user_id.0)
             .bind(&new.key_id)
-            .bind(&new.wrapped_key)
+            .bind(new.wrapped_key.expose())
             .bind(&old.key_id)
             .execute(&mut *tx)
             .await?

@@ -30,13 +30,13 @@ fn account(handle: &str) -> NewAccount {
         user_id: UserId::new(),
         handle: handle.into(),
         display_name: handle.to_uppercase(),
-        email_index: format!("idx-{handle}"),
+        email_index: format!("idx-{handle}").into(),
         email_enc: vec![1, 2, 3],
-        password_hash: Some("$argon2id$fake".into()),
+        password_hash: Some(String::from("$argon2id$fake").into()),
         birth_date_enc: vec![4, 5],
         country_enc: vec![6],
         key_id: "eu-k1".into(),
-        wrapped_key: vec![9; 40],
+        wrapped_key: vec![9; 40].into(),
         created_at: 1000,
     }
 }
@@ -410,7 +410,7 @@ async fn erasure_deletes_every_owned_row_key_first_and_keeps_a_receipt() {
         let new = UserKeyRow {
             user_id: b,
             key_id: "eu-k2".into(),
-            wrapped_key: vec![7; 40],
+            wrapped_key: vec![7; 40].into(),
         };
         let stale = UserKeyRow {
             key_id: "eu-k0".into(),

@@ -12,7 +12,12 @@ use reelm_platform::Platform;
 use std::sync::Arc;
 
 fn with_cookies(p: &Platform, status: StatusCode, s: NewSession) -> Response {
-    let cookies = auth::session_cookies(s.cell.id(), &s.token, &s.csrf, p.config.cookie_secure);
+    let cookies = auth::session_cookies(
+        s.cell.id(),
+        s.token.expose(),
+        s.csrf.expose(),
+        p.config.cookie_secure,
+    );
     let mut resp = json(status, s.user);
     for c in cookies {
         if let Ok(v) = c.parse() {

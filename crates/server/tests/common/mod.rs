@@ -116,12 +116,12 @@ impl Server {
         let jar = Arc::new(Jar::default());
         let url: reqwest::Url = self.base.parse().unwrap();
         jar.add_cookie_str(
-            &format!("reelm_session={}.{}; Path=/", s.cell.id(), s.token),
+            &format!("reelm_session={}.{}; Path=/", s.cell.id(), s.token.expose()),
             &url,
         );
-        jar.add_cookie_str(&format!("reelm_csrf={}; Path=/", s.csrf), &url);
+        jar.add_cookie_str(&format!("reelm_csrf={}; Path=/", s.csrf.expose()), &url);
         let mut c = Client::new(&self.base, jar);
-        c.csrf = Some(s.csrf);
+        c.csrf = Some(s.csrf.into_inner());
         c.id = user.to_string();
         c.handle = handle.to_owned();
         c.region = s.cell.id().to_string();

@@ -100,7 +100,8 @@ async fn account_rows_live_only_in_the_home_cell_and_email_is_encrypted() {
     );
     assert!(
         eu.password_hash
-            .as_deref()
+            .as_ref()
+            .map(|h| h.expose().as_str())
             .unwrap()
             .starts_with("$argon2id$")
     );

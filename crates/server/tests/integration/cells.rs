@@ -341,8 +341,11 @@ async fn talk(
 /// Signs `op` in at `edge` (password + TOTP) and returns the client with its `reelm_ops` cookie.
 async fn ops_login(split: &Split, edge: &str, op: &reelm_operators::NewOperator) -> Client {
     let c = split.anon(edge);
-    let code =
-        reelm_operators::totp_code(&op.totp_secret, (reelm_core::now_ms() / 1000) as u64).unwrap();
+    let code = reelm_operators::totp_code(
+        op.totp_secret.expose(),
+        (reelm_core::now_ms() / 1000) as u64,
+    )
+    .unwrap();
     let r = c
         .post(
             "/api/ops/login",

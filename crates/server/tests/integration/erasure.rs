@@ -237,7 +237,7 @@ async fn erasure_crypto_shreds_and_removes_everything() {
         reelm_server::Cell::keys_dir(&s.platform.config.data_dir, &region).join("region-kms.json");
     let kms = LocalKms::load(&kms_path, "eu").unwrap();
     assert_eq!(kms.current_key_id(), "eu-k2");
-    let wrapped = WrappedKey::from_bytes(&wrapped_copy).unwrap();
+    let wrapped = WrappedKey::from_bytes(wrapped_copy.expose()).unwrap();
     assert_eq!(wrapped.key_id, "eu-k1");
     assert!(reelm_vault::open_user_key(&kms, "eu", uid.0, &wrapped).is_err());
 }

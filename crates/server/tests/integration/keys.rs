@@ -16,7 +16,7 @@ async fn wrapped_key_ids(s: &Server, region: &str) -> Vec<String> {
     let rows = s.cell(region).store.user_keys().await.unwrap();
     rows.iter()
         .map(|r| {
-            let w = WrappedKey::from_bytes(&r.wrapped_key).unwrap();
+            let w = WrappedKey::from_bytes(r.wrapped_key.expose()).unwrap();
             assert_eq!(
                 w.key_id, r.key_id,
                 "key_id column matches the wrapped bytes"
@@ -92,7 +92,7 @@ async fn rotation_rewraps_every_key_and_people_still_read_their_data() {
     let me = reelm_accounts::accounts::me(&cell, quick.user_id())
         .await
         .unwrap();
-    assert_eq!(me.email, "rot_bea@example.org");
+    assert_eq!(me.email.expose(), "rot_bea@example.org");
     // New people get keys under the new region key.
     s.signup("rot_dee", "IT").await;
     assert_eq!(wrapped_key_ids(&s, "eu").await, ["eu-k2"; 3]);

@@ -14,7 +14,7 @@ fn now_secs() -> u64 {
 /// Signs in `op` over HTTP and returns a client holding the `reelm_ops` cookie.
 async fn ops_client(s: &Server, op: &NewOperator) -> Client {
     let c = s.anon();
-    let code = totp_code(&op.totp_secret, now_secs()).unwrap();
+    let code = totp_code(op.totp_secret.expose(), now_secs()).unwrap();
     let r = c
         .post(
             "/api/ops/login",
@@ -43,10 +43,16 @@ async fn operators_sign_in_with_password_and_totp_and_cedar_decides_every_read()
     let us_op = add_operator(p, "us", "sam.support", "support")
         .await
         .unwrap();
-    assert!(eu_op.provisioning_uri.starts_with("otpauth://totp/"));
     assert!(
         eu_op
             .provisioning_uri
+            .expose()
+            .starts_with("otpauth://totp/")
+    );
+    assert!(
+        eu_op
+            .provisioning_uri
+            .expose()
             .contains("algorithm=SHA1&digits=6&period=30")
     );
     // The TOTP secret is not stored in clear.
@@ -60,13 +66,13 @@ async fn operators_sign_in_with_password_and_totp_and_cedar_decides_every_read()
     assert!(
         !stored
             .totp_secret_enc
-            .windows(eu_op.totp_secret.len())
-            .any(|w| w == eu_op.totp_secret.as_slice())
+            .windows(eu_op.totp_secret.expose().len())
+            .any(|w| w == eu_op.totp_secret.expose().as_slice())
     );
 
     // Wrong TOTP (or none) is 401 even with the right password; so is a wrong password.
     let anon = s.anon();
-    let good = totp_code(&eu_op.totp_secret, now_secs()).unwrap();
+    let good = totp_code(eu_op.totp_secret.expose(), now_secs()).unwrap();
     let wrong = format!("{:06}", (good.parse::<u32>().unwrap() + 1) % 1_000_000);
     for body in [
         json!({"name": "erin.support", "region": "eu", "password": eu_op.password, "totp": wrong}),
@@ -615,14 +621,14 @@ async fn a_totp_code_signs_in_only_once() {
         .unwrap();
     let now = now_secs();
     let login = |code: String| json!({"name": op.name, "region": op.region, "password": op.password, "totp": code});
-    let code = totp_code(&op.totp_secret, now).unwrap();
+    let code = totp_code(op.totp_secret.expose(), now).unwrap();
     let first = s.anon().post("/api/ops/login", &login(code.clone())).await;
     assert_eq!(first.status, 200, "{}", first.text());
     let replay = s.anon().post("/api/ops/login", &login(code.clone())).await;
     assert_error(&replay, 401, "wrong_credentials");
     assert!(replay.set_cookie("reelm_ops").is_none());
     // The next step's code (accepted with one step of skew) is new, so it signs in …
-    let next = totp_code(&op.totp_secret, now + 30).unwrap();
+    let next = totp_code(op.totp_secret.expose(), now + 30).unwrap();
     let r = s.anon().post("/api/ops/login", &login(next.clone())).await;
     assert_eq!(r.status, 200, "{}", r.text());
     // … and neither it nor the older code works again.
