@@ -1,41 +1,61 @@
-//! The region's event log and the consumer that keeps the feed state current.
+//! The region's event log and its named consumers, the feed state's among them.
 //!
 //! Owns: appending a person's behavioral events to their home region's log (group commit),
-//! the durable consumers that read it exactly once, the optional NATS JetStream relay, and
-//! [`FeedState`] (regional statistics, trending and co-engagement, plus other regions'
-//! k-anonymous aggregates once the gateway delivered them).
+//! the named consumers that read it ([`EventConsumer`]: each with its own durable position,
+//! exactly once or at least once), the optional NATS JetStream relay, and [`FeedState`]
+//! (regional statistics, trending and co-engagement, plus other regions' k-anonymous
+//! aggregates once the gateway delivered them), kept by the built-in `feed-state` consumer.
 //!
-//! Must not know: cells, the platform, other regions or HTTP; it reads and writes one region's
-//! store and, when configured, that region's stream.
+//! Must not know: cells, the platform, other regions or HTTP, nor what the other consumers
+//! do; it reads and writes one region's store and, when configured, that region's stream.
 //!
 //! Every view (with its watch time), like, unlike, share, comment and "not interested" of a
 //! person is appended to the log of their **home** region, never anywhere else:
 //!
 //! ```text
 //!  API handler ──append──► appender task ──one transaction per batch──► event_log (+ view_events)
-//!                               │ (group commit; seq assigned in commit order)
+//!                               │ (group commit; seq assigned in commit order; a commit watch
+//!                               │  wakes every consumer)
 //!                               ▼
 //!                  [NATS configured] relay ──publish, Nats-Msg-Id = region:seq──► JetStream
-//!                               │                                          REELM_EVENTS_<REGION>
-//!                               ▼                                                   │
-//!          feed-state consumer ◄── reads the log table, or the JetStream consumer ◄─┘
-//!             │ applies a batch + moves its position in ONE store transaction
-//!             ▼
-//!          FeedState (in memory): regional video statistics, trending, co-engagement
+//!                               │                                         REELM_EVENTS_<REGION>
+//!                               │                                  one durable pull consumer
+//!                               ▼                                        per consumer name
+//!  one task per named consumer: reads the log table after its own position, or │
+//!  its own JetStream consumer (acknowledged after apply) ◄──────────────────────┘
+//!     │
+//!     ├─► "feed-state" (built in, exactly once): batch + position in ONE store transaction
+//!     │        ▼
+//!     │   FeedState (in memory): regional video statistics, trending, co-engagement
+//!     │
+//!     └─► any other EventConsumer given to EventLog::start or EventLog::subscribe
+//!         ("fake-engagement", "experiment-metrics", ...): exactly once (effects + position
+//!         in one transaction) or at least once (the log records the position after apply)
+//!
+//!  consumer_positions: one durable position per consumer name (and the relay's "nats-relay")
 //! ```
 //!
 //! Why this shape: the append returns only after the event is durable in the region store, so
-//! an accepted event is never lost; the consumer's position is committed with its effects, and
-//! events at or below it are skipped, so a crash or a redelivery (NATS delivers at least once)
-//! never counts an event twice. The person's own interest profile does not wait for the
-//! consumer at all: it reads their history, which the same transaction wrote, on the next
-//! request.
+//! an accepted event is never lost; each consumer's position is durable, and events at or
+//! below it are never handed to it again, so a crash or a redelivery (NATS delivers at least
+//! once) never counts an event twice for an exactly-once consumer such as the feed state.
+//! Each consumer runs in its own task and retries a failed batch with backoff, so a slow or
+//! broken subsystem delays only itself, never the appender or the others. A new subsystem
+//! subscribes by implementing [`EventConsumer`]; the log does not change. The person's own
+//! interest profile does not wait for any consumer: it reads their history, which the
+//! append's transaction wrote, on the next request.
 
-use futures::{FutureExt, StreamExt};
+mod consumers;
+#[cfg(test)]
+mod tests;
+
+pub use consumers::{Delivery, EventConsumer};
+
+use consumers::{FeedStateConsumer, Runner, check_name, consume_nats, consume_store};
 use reelm_core::{FeedConfig, RegionId, UserId, VideoId};
 use reelm_store::{CellStore, EventKind, EventRow, FeedChanges, VideoStats};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -43,9 +63,9 @@ use tokio::task::JoinHandle;
 /// The consumer that maintains [`FeedState`]; its position lives in `consumer_positions`.
 pub const FEED_CONSUMER: &str = "feed-state";
 /// The relay's position in the same table.
-const RELAY_CONSUMER: &str = "nats-relay";
+pub(crate) const RELAY_CONSUMER: &str = "nats-relay";
 /// Most events committed in one transaction by the appender, and applied in one by a consumer.
-const MAX_BATCH: usize = 1_000;
+pub(crate) const MAX_BATCH: usize = 1_000;
 /// Co-engagement neighbours kept in memory per video (the strongest).
 pub const CO_NEIGHBOURS: usize = 100;
 
@@ -74,73 +94,188 @@ struct Pending {
     done: oneshot::Sender<Result<EventRow, String>>,
 }
 
-/// One region's event log, its consumer and (when configured) its NATS stream.
+/// One region's event log, its consumers and (when configured) its NATS stream.
 pub struct EventLog {
     sender: mpsc::Sender<Pending>,
     pub state: Arc<FeedState>,
     nats: Option<NatsLink>,
+    /// What a consumer added by [`EventLog::subscribe`] needs: the store it reads and commits
+    /// to, and the appender's commit watch that wakes it.
+    store: CellStore,
+    committed: watch::Receiver<i64>,
+    /// A std mutex, not a Tokio one: it is held only to look up or push, never across an
+    /// `.await`.
+    running: Mutex<Running>,
+}
+
+/// The log's tasks and its consumers' progress.
+#[derive(Default)]
+struct Running {
+    /// The appender, the relay and one task per consumer.
     tasks: Vec<JoinHandle<()>>,
+    /// Each consumer's position (last applied `seq`) by name, the feed state's included.
+    progress: HashMap<String, watch::Receiver<i64>>,
+    /// Set by [`EventLog::stop`]: a consumer subscribed afterwards would never be stopped.
+    stopped: bool,
 }
 
 impl std::fmt::Debug for EventLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventLog")
             .field("nats", &self.nats.as_ref().map(|n| &n.stream))
+            .field("consumers", &self.consumers())
             .finish_non_exhaustive()
     }
 }
 
 impl EventLog {
     /// Opens the log of `region`: loads the feed state from the store and starts the appender,
-    /// the consumer and, with `nats_url`, the relay to JetStream.
+    /// the feed-state consumer, one task per consumer of `consumers` and, with `nats_url`, the
+    /// relay to JetStream (each consumer then reads its own durable JetStream consumer).
     pub async fn start(
         region: &RegionId,
         store: &CellStore,
         feed: &FeedConfig,
         nats_url: Option<&str>,
         nats_namespace: &str,
+        consumers: Vec<Arc<dyn EventConsumer>>,
     ) -> Result<EventLog, EventsError> {
+        // Check every name before anything starts, so a bad list starts nothing.
+        let mut names = vec![FEED_CONSUMER];
+        for c in &consumers {
+            check_name(c.name())?;
+            if names.contains(&c.name()) {
+                return Err(EventsError::Internal(format!(
+                    "two event consumers are named {:?}",
+                    c.name()
+                )));
+            }
+            names.push(c.name());
+        }
         let half_life_ms = (feed.trending_half_life_hours * 3_600_000.0) as i64;
         let state = Arc::new(FeedState::load(store, half_life_ms).await?);
-        let last = store.last_event_seq().await?;
-        let (committed_tx, committed) = watch::channel(last);
-        let (sender, receiver) = mpsc::channel(8 * MAX_BATCH);
-        let mut tasks = vec![tokio::spawn(appender(
-            store.clone(),
-            receiver,
-            last,
-            committed_tx,
-        ))];
         let nats = match nats_url {
             Some(url) => Some(NatsLink::connect(url, nats_namespace, region).await?),
             None => None,
         };
-        match &nats {
-            None => tasks.push(tokio::spawn(consume_store(
+        let last = store.last_event_seq().await?;
+        let (committed_tx, committed) = watch::channel(last);
+        let (sender, receiver) = mpsc::channel(8 * MAX_BATCH);
+        let log = EventLog {
+            sender,
+            state: state.clone(),
+            nats,
+            store: store.clone(),
+            committed,
+            running: Mutex::new(Running::default()),
+        };
+        log.push_task(tokio::spawn(appender(
+            store.clone(),
+            receiver,
+            last,
+            committed_tx,
+        )));
+        if let Some(link) = &log.nats {
+            log.push_task(tokio::spawn(relay(
                 store.clone(),
-                state.clone(),
-                committed,
-            ))),
-            Some(link) => {
-                tasks.push(tokio::spawn(relay(
-                    store.clone(),
-                    link.clone(),
-                    committed.clone(),
-                )));
-                let consumer = link.feed_consumer().await?;
-                tasks.push(tokio::spawn(consume_nats(
-                    store.clone(),
-                    state.clone(),
-                    consumer,
+                link.clone(),
+                log.committed.clone(),
+            )));
+        }
+        // If a consumer cannot start (its position or its JetStream consumer is unreachable),
+        // dropping `log` stops whatever already started.
+        log.subscribe(Arc::new(FeedStateConsumer { state })).await?;
+        for c in consumers {
+            log.subscribe(c).await?;
+        }
+        Ok(log)
+    }
+
+    /// Starts one more consumer on a running log: it resumes after its durable position (the
+    /// beginning of the log the first time). Fails if the name is invalid or taken.
+    pub async fn subscribe(&self, consumer: Arc<dyn EventConsumer>) -> Result<(), EventsError> {
+        let name = consumer.name().to_owned();
+        check_name(&name)?;
+        let (progress, watcher) = watch::channel(0);
+        {
+            let mut running = self.lock();
+            if running.stopped {
+                return Err(EventsError::Internal("the event log is stopped".into()));
+            }
+            if running.progress.contains_key(&name) {
+                return Err(EventsError::Internal(format!(
+                    "an event consumer named {name:?} is already running"
                 )));
             }
+            // Taken now, so that a concurrent subscribe under the same name fails.
+            running.progress.insert(name.clone(), watcher);
         }
-        Ok(EventLog {
-            sender,
-            state,
-            nats,
-            tasks,
-        })
+        let started = async {
+            let runner = Runner::load(&self.store, consumer, progress).await?;
+            Ok::<_, EventsError>(match &self.nats {
+                None => tokio::spawn(consume_store(
+                    self.store.clone(),
+                    runner,
+                    self.committed.clone(),
+                )),
+                Some(link) => {
+                    let pull = link.durable_consumer(&name).await?;
+                    tokio::spawn(consume_nats(self.store.clone(), runner, pull))
+                }
+            })
+        }
+        .await;
+        let mut running = self.lock();
+        match started {
+            Ok(task) if !running.stopped => {
+                running.tasks.push(task);
+                Ok(())
+            }
+            Ok(task) => {
+                task.abort();
+                running.progress.remove(&name);
+                Err(EventsError::Internal("the event log is stopped".into()))
+            }
+            Err(e) => {
+                running.progress.remove(&name);
+                Err(e)
+            }
+        }
+    }
+
+    /// The names of the running consumers, sorted.
+    pub fn consumers(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.lock().progress.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// The last event `consumer` has applied (durably), or `None` if no consumer of that name
+    /// runs here.
+    pub fn position(&self, consumer: &str) -> Option<i64> {
+        self.lock().progress.get(consumer).map(|p| *p.borrow())
+    }
+
+    /// Waits until `consumer` has applied the event `seq` (or `timeout` passes); true when it
+    /// has.
+    pub async fn wait_position(&self, consumer: &str, seq: i64, timeout: Duration) -> bool {
+        let Some(mut progress) = self.lock().progress.get(consumer).cloned() else {
+            return false;
+        };
+        tokio::time::timeout(timeout, progress.wait_for(|p| *p >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Running> {
+        // A panic while holding the lock leaves plain data behind; keep using it.
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push_task(&self, task: JoinHandle<()>) {
+        self.lock().tasks.push(task);
     }
 
     /// Appends an event; returns once it is durable in the region store.
@@ -191,7 +326,9 @@ impl EventLog {
     /// Stops the tasks. Anything committed stays; a consumer batch that did not commit is
     /// applied again on the next start.
     pub fn stop(&self) {
-        for t in &self.tasks {
+        let mut running = self.lock();
+        running.stopped = true;
+        for t in &running.tasks {
             t.abort();
         }
     }
@@ -245,55 +382,6 @@ async fn appender(
                 for p in batch {
                     let _ = p.done.send(Err(message.clone()));
                 }
-            }
-        }
-    }
-}
-
-/// Applies a batch and publishes the result in memory; errors are logged and retried by the
-/// caller's loop (the position did not move, so nothing is lost).
-async fn apply(store: &CellStore, state: &FeedState, events: &[EventRow]) -> bool {
-    match store
-        .apply_feed_events(FEED_CONSUMER, events, state.half_life_ms)
-        .await
-    {
-        Ok(changes) => {
-            let last = events.last().map(|e| e.seq).unwrap_or(0);
-            state.apply(changes, last);
-            true
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "feed-state consumer: batch not applied, will retry");
-            false
-        }
-    }
-}
-
-/// The default consumer: tails `event_log` after its durable position.
-async fn consume_store(
-    store: CellStore,
-    state: Arc<FeedState>,
-    mut committed: watch::Receiver<i64>,
-) {
-    loop {
-        // Mark the current commit as seen *before* reading, so a commit that lands while we
-        // read wakes us up again.
-        committed.borrow_and_update();
-        let position = state.position();
-        match store.events_after(position, MAX_BATCH as i64).await {
-            Ok(events) if events.is_empty() => {
-                if committed.changed().await.is_err() {
-                    return;
-                }
-            }
-            Ok(events) => {
-                if !apply(&store, &state, &events).await {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "feed-state consumer cannot read the log");
-                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
@@ -575,8 +663,12 @@ impl NatsLink {
         }
     }
 
-    async fn feed_consumer(
+    /// The durable pull consumer of the stream named after an event consumer (created the
+    /// first time, from the beginning of the stream; the event consumer skips what it
+    /// already applied).
+    async fn durable_consumer(
         &self,
+        name: &str,
     ) -> Result<async_nats::jetstream::consumer::PullConsumer, EventsError> {
         use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
         let stream = self
@@ -586,9 +678,9 @@ impl NatsLink {
             .map_err(|e| self.err(format!("stream {}: {e}", self.stream)))?;
         stream
             .get_or_create_consumer(
-                FEED_CONSUMER,
+                name,
                 pull::Config {
-                    durable_name: Some(FEED_CONSUMER.into()),
+                    durable_name: Some(name.into()),
                     deliver_policy: DeliverPolicy::All,
                     ack_policy: AckPolicy::All,
                     ack_wait: Duration::from_secs(30),
@@ -597,7 +689,7 @@ impl NatsLink {
                 },
             )
             .await
-            .map_err(|e| self.err(format!("consumer {FEED_CONSUMER}: {e}")))
+            .map_err(|e| self.err(format!("consumer {name}: {e}")))
     }
 
     async fn publish(&self, events: &[EventRow]) -> Result<(), EventsError> {
@@ -673,64 +765,5 @@ async fn relay(store: CellStore, link: NatsLink, mut committed: watch::Receiver<
             tracing::warn!(error = %e, "NATS relay cannot record its position");
         }
         position = last;
-    }
-}
-
-/// The JetStream consumer: takes what has arrived (up to a batch), applies it in one store
-/// transaction with the position, and only then acknowledges.
-async fn consume_nats(
-    store: CellStore,
-    state: Arc<FeedState>,
-    consumer: async_nats::jetstream::consumer::PullConsumer,
-) {
-    loop {
-        let mut messages = match consumer.messages().await {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(error = %e, "NATS consumer cannot pull; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        loop {
-            let Some(first) = messages.next().await else {
-                break;
-            };
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match messages.next().now_or_never() {
-                    Some(Some(m)) => batch.push(m),
-                    _ => break,
-                }
-            }
-            let mut events = Vec::with_capacity(batch.len());
-            let mut last_message = None;
-            for m in batch {
-                match m {
-                    Ok(m) => {
-                        match serde_json::from_slice::<EventRow>(&m.payload) {
-                            Ok(e) => events.push(e),
-                            Err(e) => tracing::warn!(error = %e, "skipping an undecodable event"),
-                        }
-                        last_message = Some(m);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "NATS consumer: bad message"),
-                }
-            }
-            events.sort_by_key(|e| e.seq);
-            events.dedup_by_key(|e| e.seq);
-            // Retry the batch until it is applied: acknowledging first could lose it, and
-            // dropping it would wait for JetStream's redelivery.
-            let mut backoff = Duration::from_millis(50);
-            while !events.is_empty() && !apply(&store, &state, &events).await {
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-            if let Some(m) = last_message
-                && let Err(e) = m.ack().await
-            {
-                tracing::warn!(error = %e, "NATS consumer: ack failed (events are deduplicated)");
-            }
-        }
     }
 }

@@ -122,6 +122,7 @@ impl Cell {
             &platform.feed,
             config.nats_url.as_deref(),
             &platform.nats_namespace,
+            Vec::new(),
         )
         .await
         .map_err(|source| PlatformError::Events {
