@@ -1022,3 +1022,7 @@ mod tests {
         assert!(!engineer.allowed && engineer.reason.contains("engineer"));
     }
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod platform_tests;
