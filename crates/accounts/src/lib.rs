@@ -11,3 +11,6 @@
 pub mod accounts;
 pub mod erasure;
 pub mod keys;
+
+#[cfg(test)]
+mod tests;

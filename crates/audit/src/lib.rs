@@ -512,3 +512,6 @@ pub async fn verify_region(
         .ok_or_else(|| LedgerError::UnknownRegion(region.to_owned()))?;
     reelm_residency::ledger::verify_ledger(&cell.store, &p.config.data_dir, &id).await
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,3 +10,6 @@
 
 pub mod social;
 pub mod videos;
+
+#[cfg(test)]
+mod tests;

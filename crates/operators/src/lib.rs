@@ -1015,3 +1015,7 @@ mod tests {
         assert!(!engineer.allowed && engineer.reason.contains("engineer"));
     }
 }
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod platform_tests;

@@ -24,6 +24,7 @@ pub mod protocol;
 pub mod screening;
 pub mod services;
 pub mod session;
+pub mod testing;
 pub mod tls;
 pub mod views;
 

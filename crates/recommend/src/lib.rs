@@ -15,3 +15,6 @@ pub mod ranker;
 pub mod sharing;
 
 pub use candidates::{Recommender, spawn_refresher};
+
+#[cfg(test)]
+mod tests;
