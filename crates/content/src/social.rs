@@ -68,10 +68,8 @@ pub async fn videos_of(
     };
     let mut rows = cell.videos_by_creators(&[user], after, limit + 1).await?;
     let gates = p.gates();
-    if !gates.is_empty() {
-        let audience = reelm_platform::session::audience_of(viewer).await?;
-        rows.retain(|v| gates.admits(Surface::Profile, &audience, v));
-    }
+    let audience = reelm_platform::session::audience_for(viewer, &gates).await?;
+    rows.retain(|v| gates.admits(Surface::Profile, &audience, v));
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = if more {

@@ -24,7 +24,9 @@ pub struct Upload {
     pub language: String,
 }
 
-/// Validates and stores an upload in the creator's home cell, and publishes it.
+/// Validates and stores an upload in the creator's home cell. With no screening stages
+/// installed it is published at once; otherwise it waits in `processing` (visible only to its
+/// creator) while a background job in the home cell runs the stages ([`screening`]).
 pub async fn upload(
     p: &Platform,
     creator: UserId,
@@ -66,6 +68,7 @@ pub async fn upload(
         home.media.put(&key, poster).await?;
         poster_key = Some(key);
     }
+    let screened = !p.screening_stages().is_empty();
     let row = VideoRow {
         id,
         creator_id: creator,
@@ -75,19 +78,25 @@ pub async fn upload(
         duration_ms: info.duration_ms as i64,
         width: i64::from(info.width),
         height: i64::from(info.height),
-        status: "published".into(),
+        status: if screened { "processing" } else { "published" }.into(),
         media_key,
         poster_key,
         created_at: now,
         like_count: 0,
         comment_count: 0,
         view_count: 0,
+        restricted_regions: String::new(),
+        screening_reason: None,
     };
     home.store.insert_video(&row, &objects).await?;
     home.cache.creator_videos.invalidate(&creator);
     home.cache.people.invalidate(&creator);
-    // A candidate at once, without rebuilding the pool for every upload.
-    p.video_published(home, &row);
+    if screened {
+        crate::screening::enqueue(home, &row).await?;
+    } else {
+        // A candidate at once, without rebuilding the pool for every upload.
+        p.video_published(home, &row);
+    }
     Ok(row)
 }
 
@@ -127,14 +136,12 @@ pub async fn visible_video(
         return Err(not_found(id));
     }
     let gates = p.gates();
-    if !gates.is_empty() {
-        let audience = reelm_platform::session::audience_of(viewer).await?;
-        if let Err(refusal) = gates.check(surface, &audience, &v) {
-            return Err(Error::user(
-                ErrorCode::Forbidden,
-                format!("video {id} is not available to you: {}", refusal.reason),
-            ));
-        }
+    let audience = reelm_platform::session::audience_for(viewer, &gates).await?;
+    if let Err(refusal) = gates.check(surface, &audience, &v) {
+        return Err(Error::user(
+            ErrorCode::Forbidden,
+            format!("video {id} is not available to you: {}", refusal.reason),
+        ));
     }
     Ok((cell, v))
 }

@@ -144,7 +144,28 @@ impl<T: FeedGate> VisibilityGate for T {
     }
 }
 
-/// The installed gates, applied in order; the first refusal wins.
+/// The platform's own gate: a video that screening restricted in some regions is never shown
+/// to viewers homed there (on any surface). Every [`Gates`] applies it first.
+pub struct ScreeningRestrictions;
+
+impl VisibilityGate for ScreeningRestrictions {
+    fn name(&self) -> &str {
+        "screening-restrictions"
+    }
+
+    fn check(&self, _: Surface, audience: &Audience, video: &VideoRow) -> Result<(), Refusal> {
+        match &audience.region {
+            Some(region) if video.restricted_in(region.as_str()) => Err(Refusal {
+                gate: "screening-restrictions".into(),
+                reason: format!("not available in your region ({region})"),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The installed gates after the built-in [`ScreeningRestrictions`], applied in order; the
+/// first refusal wins.
 #[derive(Clone, Default)]
 pub struct Gates(pub(crate) Vec<std::sync::Arc<dyn VisibilityGate>>);
 
@@ -166,8 +187,10 @@ impl Gates {
         self.check(surface, audience, video).is_ok()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    /// True when a gate besides the built-in one is installed: only then does the audience
+    /// need the viewer's country and age band (opened from their sealed account).
+    pub fn need_person_details(&self) -> bool {
+        !self.0.is_empty()
     }
 }
 

@@ -136,6 +136,7 @@ impl Cell {
             kms,
             index_key,
             cache: Default::default(),
+            jobs: reelm_jobs::Jobs::new(store.clone()),
             ledger,
             events,
             services,
@@ -359,6 +360,10 @@ pub struct Platform {
     extensions: crate::Extensions,
     /// The cell calls this process's cells answer (see [`crate::services`]).
     services: Arc<crate::services::CellServices>,
+    /// Upload screening stages, in order (see [`crate::screening`]).
+    screening: std::sync::RwLock<Vec<Arc<dyn crate::screening::ScreeningStage>>>,
+    /// The background-job runners of this process's cells; dropping them stops them.
+    job_runners: std::sync::Mutex<Vec<reelm_jobs::JobRunner>>,
 }
 
 impl Platform {
@@ -442,6 +447,8 @@ impl Platform {
             listeners: Default::default(),
             extensions: Default::default(),
             services,
+            screening: Default::default(),
+            job_runners: Default::default(),
         })
     }
 
@@ -555,6 +562,49 @@ impl Platform {
         crate::gates::Gates(self.gates.read().map(|g| g.clone()).unwrap_or_default())
     }
 
+    /// Adds an upload screening stage after the installed ones. From then on an upload waits in
+    /// `processing` until a background job has run every stage (see [`crate::screening`]).
+    pub fn add_screening_stage(&self, stage: Arc<dyn crate::screening::ScreeningStage>) {
+        if let Ok(mut stages) = self.screening.write() {
+            tracing::info!(stage = stage.name(), "screening stage installed");
+            stages.push(stage);
+        }
+    }
+
+    /// The installed screening stages, in order.
+    pub fn screening_stages(&self) -> Vec<Arc<dyn crate::screening::ScreeningStage>> {
+        self.screening.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Starts a background-job runner with `handlers` on every cell of this process (the
+    /// server does this at start-up with every subsystem's handlers). Jobs left running by a
+    /// crashed process are taken over when their lease expires and resume from their
+    /// checkpoint. The runners stop with the platform or at [`Platform::stop_jobs`].
+    pub fn start_jobs(&self, handlers: reelm_jobs::Handlers) {
+        let Ok(mut runners) = self.job_runners.lock() else {
+            return;
+        };
+        for cell in &self.cells {
+            let config = reelm_jobs::RunnerConfig {
+                name: format!("{}-{}", cell.id(), std::process::id()),
+                ..Default::default()
+            };
+            runners.push(reelm_jobs::JobRunner::start(
+                &cell.jobs,
+                handlers.clone(),
+                config,
+            ));
+        }
+    }
+
+    /// Stops this process's job runners (what they were running resumes later, elsewhere or
+    /// after a restart).
+    pub fn stop_jobs(&self) {
+        if let Ok(mut runners) = self.job_runners.lock() {
+            runners.clear();
+        }
+    }
+
     /// Tells `listener` from now on when content is published or removed.
     pub fn add_content_listener(&self, listener: Arc<dyn ContentListener>) {
         if let Ok(mut listeners) = self.listeners.write() {
@@ -619,6 +669,7 @@ impl Platform {
     }
 
     pub async fn close(&self) {
+        self.stop_jobs();
         self.directory.db.close().await;
         for c in &self.cells {
             // Anchor the ledger's tail so truncating it is detectable; a failure is logged,

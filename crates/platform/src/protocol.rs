@@ -49,6 +49,8 @@ pub struct WireVideo {
     pub height: i64,
     pub status: String,
     pub has_poster: bool,
+    /// Regions where screening restricted the video (every region's gates need it).
+    pub restricted_regions: String,
     pub created_at: i64,
     pub like_count: i64,
     pub comment_count: i64,
@@ -68,6 +70,7 @@ impl From<&VideoRow> for WireVideo {
             height: v.height,
             status: v.status.clone(),
             has_poster: v.poster_key.is_some(),
+            restricted_regions: v.restricted_regions.clone(),
             created_at: v.created_at,
             like_count: v.like_count,
             comment_count: v.comment_count,
@@ -96,6 +99,9 @@ impl From<WireVideo> for VideoRow {
             like_count: v.like_count,
             comment_count: v.comment_count,
             view_count: v.view_count,
+            restricted_regions: v.restricted_regions,
+            // The reason is for the creator, who is served by the cell that holds the video.
+            screening_reason: None,
         }
     }
 }
@@ -405,6 +411,8 @@ mod tests {
             like_count: 5,
             comment_count: 6,
             view_count: 7,
+            restricted_regions: "eu".into(),
+            screening_reason: Some("hash-list: matched".into()),
         };
         let wire = serde_json::to_string(&WireVideo::from(&row)).unwrap();
         assert!(
@@ -415,5 +423,6 @@ mod tests {
         assert_eq!(back.id, row.id);
         assert!(back.poster_key.is_some());
         assert!(back.media_key.is_empty());
+        assert!(back.restricted_in("eu") && !back.restricted_in("us"));
     }
 }

@@ -173,6 +173,23 @@ pub async fn audience_of(session: Option<&Session>) -> Result<crate::gates::Audi
     }
 }
 
+/// The audience `gates` need: the viewer's home region always (the built-in screening gate
+/// needs it), their country and age band only when some installed gate may ask.
+pub async fn audience_for(
+    session: Option<&Session>,
+    gates: &crate::gates::Gates,
+) -> Result<crate::gates::Audience, Error> {
+    match session {
+        Some(s) if gates.need_person_details() => s.audience().await,
+        Some(s) => Ok(crate::gates::Audience {
+            region: Some(s.home.id().clone()),
+            user: Some(s.user),
+            ..Default::default()
+        }),
+        None => Ok(crate::gates::Audience::default()),
+    }
+}
+
 /// Compares two secrets in time independent of where they differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0

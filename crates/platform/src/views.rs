@@ -71,6 +71,9 @@ pub struct VideoJson {
     pub media_url: String,
     pub poster_url: Option<String>,
     pub region: String,
+    /// Why screening held, blocked or restricted the video: shown to its creator only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub screening_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -159,6 +162,9 @@ pub async fn hydrate(
                     .as_ref()
                     .map(|_| format!("/api/videos/{}/poster", v.id)),
                 region: cell.id().to_string(),
+                screening_reason: v
+                    .screening_reason
+                    .filter(|_| viewer.is_some_and(|s| s.user == v.creator_id)),
             }
         })
         .collect())

@@ -9,7 +9,7 @@ use reelm_core::{UserId, VideoId};
 use reelm_platform::Error;
 use reelm_platform::Session;
 use reelm_platform::cursor;
-use reelm_platform::gates::{Audience, Surface};
+use reelm_platform::gates::Surface;
 use reelm_platform::link::CellLink;
 use reelm_platform::platform::{Cell, Platform};
 use reelm_platform::views::hydrate;
@@ -71,10 +71,8 @@ pub async fn following(
         merged.sort_by_key(|(_, v)| std::cmp::Reverse((v.created_at, v.id.0)));
     }
     let gates = p.gates();
-    if !gates.is_empty() {
-        let audience = viewer.audience().await?;
-        merged.retain(|(_, v)| gates.admits(Surface::Following, &audience, v));
-    }
+    let audience = reelm_platform::session::audience_for(Some(viewer), &gates).await?;
+    merged.retain(|(_, v)| gates.admits(Surface::Following, &audience, v));
     let more = merged.len() as i64 > limit;
     merged.truncate(limit as usize);
     let next_cursor = if more {
@@ -165,11 +163,7 @@ pub async fn for_you(
         None => Default::default(),
     };
     let gates = p.gates();
-    let audience = if gates.is_empty() {
-        Audience::default()
-    } else {
-        reelm_platform::session::audience_of(viewer).await?
-    };
+    let audience = reelm_platform::session::audience_for(viewer, &gates).await?;
     // Every source's candidates pass here: "not interested" and the installed gates (policy
     // and age filters) apply whatever found the video.
     let visible = |v: &VideoRow| {

@@ -33,6 +33,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = api::router(platform.clone());
+    // Background jobs of this process's cells (upload screening, ...), with every
+    // subsystem's handlers; they stop with the server.
+    platform.start_jobs(reelm_content::screening::job_handlers(&platform));
+    let jobs_platform = platform.clone();
     // The For You candidate pool is rebuilt on a timer, never inside a request.
     let refresher = reelm_recommend::spawn_refresher(&platform);
     // Retrain every region's ranker now and then on a schedule; stops with the server.
@@ -62,5 +66,6 @@ pub async fn run(
         .await;
     trainer.abort();
     refresher.abort();
+    jobs_platform.stop_jobs();
     served
 }

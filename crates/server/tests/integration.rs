@@ -33,5 +33,7 @@ mod openapi;
 mod operators;
 #[path = "integration/residency.rs"]
 mod residency;
+#[path = "integration/screening.rs"]
+mod screening;
 #[path = "integration/social.rs"]
 mod social;

@@ -91,9 +91,18 @@ pub struct VideoRow {
     pub like_count: i64,
     pub comment_count: i64,
     pub view_count: i64,
+    /// Regions (space-separated ids) where screening restricted the video; empty: none.
+    pub restricted_regions: String,
+    /// Why screening held, blocked or restricted the video; `None` when simply published.
+    pub screening_reason: Option<String>,
 }
 
 impl VideoRow {
+    /// True when screening restricted the video in `region`.
+    pub fn restricted_in(&self, region: &str) -> bool {
+        self.restricted_regions.split_whitespace().any(|r| r == region)
+    }
+
     pub fn hashtag_list(&self) -> Vec<String> {
         self.hashtags
             .split_whitespace()
@@ -138,7 +147,7 @@ pub struct ProfileCounterDelta {
     pub videos: i64,
 }
 
-const VIDEO_COLUMNS: &str = "id, creator_id, caption, hashtags, language, duration_ms, width, height, status, media_key, poster_key, created_at, like_count, comment_count, view_count";
+const VIDEO_COLUMNS: &str = "id, creator_id, caption, hashtags, language, duration_ms, width, height, status, media_key, poster_key, created_at, like_count, comment_count, view_count, restricted_regions, screening_reason";
 const PROFILE_COLUMNS: &str = "user_id, handle, display_name, bio, follower_count, following_count, video_count, like_count, created_at";
 
 fn video_from(r: &AnyRow) -> VideoRow {
@@ -158,6 +167,8 @@ fn video_from(r: &AnyRow) -> VideoRow {
         like_count: r.get(12),
         comment_count: r.get(13),
         view_count: r.get(14),
+        restricted_regions: r.get(15),
+        screening_reason: r.get(16),
     }
 }
 
@@ -396,8 +407,8 @@ impl CellStore {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "INSERT INTO videos (id, creator_id, caption, hashtags, language, duration_ms, width, height, status, media_key, poster_key, created_at, like_count, comment_count, view_count)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            "INSERT INTO videos (id, creator_id, caption, hashtags, language, duration_ms, width, height, status, media_key, poster_key, created_at, like_count, comment_count, view_count, restricted_regions, screening_reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(v.id.0)
         .bind(v.creator_id.0)
@@ -414,6 +425,8 @@ impl CellStore {
         .bind(v.like_count)
         .bind(v.comment_count)
         .bind(v.view_count)
+        .bind(&v.restricted_regions)
+        .bind(&v.screening_reason)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from_sqlx)?;
@@ -431,12 +444,52 @@ impl CellStore {
             .await
             .map_err(StoreError::from_sqlx)?;
         }
-        sqlx::query("UPDATE profiles SET video_count = video_count + 1 WHERE user_id = $1")
-            .bind(v.creator_id.0)
-            .execute(&mut *tx)
-            .await?;
+        // A video counts on its creator's profile once it is public.
+        if v.status == "published" {
+            sqlx::query("UPDATE profiles SET video_count = video_count + 1 WHERE user_id = $1")
+                .bind(v.creator_id.0)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Records the outcome of screening a `processing` video: its new status (`published`,
+    /// `held` or `blocked`), the regions where it is restricted and why. Only a video still in
+    /// `processing` changes (so a retried job cannot publish twice); true when it did. A
+    /// video that becomes public counts on its creator's profile.
+    pub async fn finish_screening(
+        &self,
+        id: VideoId,
+        status: &str,
+        restricted_regions: &str,
+        reason: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let changed = sqlx::query(
+            "UPDATE videos SET status = $1, restricted_regions = $2, screening_reason = $3
+             WHERE id = $4 AND status = 'processing'",
+        )
+        .bind(status)
+        .bind(restricted_regions)
+        .bind(reason)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if changed && status == "published" {
+            sqlx::query(
+                "UPDATE profiles SET video_count = video_count + 1
+                 WHERE user_id = (SELECT creator_id FROM videos WHERE id = $1)",
+            )
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     pub async fn video(&self, id: VideoId) -> Result<Option<VideoRow>, StoreError> {

@@ -132,6 +132,10 @@ pub static TABLES: &[TableSpec] = &[
             ("like_count", Public),
             ("comment_count", Public),
             ("view_count", Public),
+            ("restricted_regions", Public),
+            // A statement about the content (which screening stage and rule), never about a
+            // person; shown to the creator and fit for transparency reports.
+            ("screening_reason", Public),
         ],
     },
     TableSpec {

@@ -276,6 +276,18 @@ pub static CELL_MIGRATIONS: &[Migration] = &[
             body {blob} NOT NULL)",
         ],
     },
+    Migration {
+        version: 12,
+        name: "upload screening outcome on videos",
+        statements: &[
+            // Regions (space-separated ids) where a screened video must not be shown: the
+            // platform's built-in gate refuses it to viewers homed there.
+            "ALTER TABLE videos ADD COLUMN restricted_regions TEXT NOT NULL DEFAULT ''",
+            // Why screening held, blocked or restricted the video (`<stage>: <reason>`), for
+            // the creator; NULL when it was simply published.
+            "ALTER TABLE videos ADD COLUMN screening_reason TEXT",
+        ],
+    },
 ];
 
 pub static DIRECTORY_MIGRATIONS: &[Migration] = &[Migration {

@@ -58,6 +58,8 @@ fn video(creator: UserId, at: i64) -> VideoRow {
         like_count: 0,
         comment_count: 0,
         view_count: 0,
+        restricted_regions: String::new(),
+        screening_reason: None,
     }
 }
 
