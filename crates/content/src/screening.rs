@@ -34,7 +34,9 @@ pub(crate) async fn enqueue(home: &Cell, video: &VideoRow) -> Result<(), Error> 
     home.jobs
         .enqueue(SCREEN_UPLOAD, &payload, Some(video.creator_id))
         .await
-        .map_err(|e| Error::Internal(format!("cannot enqueue the screening of {}: {e}", video.id)))?;
+        .map_err(|e| {
+            Error::Internal(format!("cannot enqueue the screening of {}: {e}", video.id))
+        })?;
     Ok(())
 }
 
@@ -62,10 +64,9 @@ impl JobHandler for ScreenUploads {
             .platform
             .upgrade()
             .ok_or_else(|| JobError::retry("the platform is shutting down"))?;
-        let cell = p
-            .cell(&payload.region)
-            .cloned()
-            .ok_or_else(|| JobError::permanent(format!("region {} is not served here", payload.region)))?;
+        let cell = p.cell(&payload.region).cloned().ok_or_else(|| {
+            JobError::permanent(format!("region {} is not served here", payload.region))
+        })?;
         let Some(video) = cell.store.video(payload.video).await? else {
             // Erased before it was screened: nothing left to do.
             return Ok(());
@@ -88,7 +89,11 @@ impl JobHandler for ScreenUploads {
         let outcome = run_stages(&stages, &upload)
             .await
             .map_err(|e| JobError::retry(format!("screening {}: {e}", video.id)))?;
-        let restricted: Vec<&str> = outcome.restricted_regions.iter().map(RegionId::as_str).collect();
+        let restricted: Vec<&str> = outcome
+            .restricted_regions
+            .iter()
+            .map(RegionId::as_str)
+            .collect();
         let changed = cell
             .store
             .finish_screening(

@@ -307,7 +307,9 @@ async fn comments_live_with_their_authors_and_list_merged_newest_first() {
         3
     );
 
-    let page = videos::list_comments(&p, v.id, None, 10).await.unwrap();
+    let page = videos::list_comments(&p, None, v.id, None, 10)
+        .await
+        .unwrap();
     let got: Vec<(&str, &str)> = page
         .items
         .iter()
@@ -324,10 +326,12 @@ async fn comments_live_with_their_authors_and_list_merged_newest_first() {
     assert!(page.next_cursor.is_none());
 
     // Pages of two: the cursor continues across cells without repeats.
-    let first = videos::list_comments(&p, v.id, None, 2).await.unwrap();
+    let first = videos::list_comments(&p, None, v.id, None, 2)
+        .await
+        .unwrap();
     assert_eq!(first.items.len(), 2);
     let cursor = first.next_cursor.expect("a second page");
-    let second = videos::list_comments(&p, v.id, Some(&cursor), 2)
+    let second = videos::list_comments(&p, None, v.id, Some(&cursor), 2)
         .await
         .unwrap();
     assert_eq!(second.items.len(), 1);

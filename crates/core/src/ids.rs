@@ -89,6 +89,10 @@ id_type!(
     /// A comment's id.
     CommentId
 );
+id_type!(
+    /// A background job's id (`reelm-jobs`); time-ordered, so ids sort by enqueue time.
+    JobId
+);
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,7 @@ pub mod validate;
 pub use class::DataClass;
 pub use config::{Config, FeedConfig, RegionConfig};
 pub use error::{ErrorCode, UserError};
-pub use ids::{CommentId, UserId, VideoId};
+pub use ids::{CommentId, JobId, UserId, VideoId};
 pub use region::RegionId;
 pub use sensitive::Sensitive;
 

@@ -56,6 +56,12 @@ impl<T> From<T> for Sensitive<T> {
     }
 }
 
+impl From<&str> for Sensitive<String> {
+    fn from(value: &str) -> Self {
+        Sensitive::new(value.to_owned())
+    }
+}
+
 impl<T> fmt::Debug for Sensitive<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(REDACTED)

@@ -66,6 +66,9 @@ pub struct Cell {
     pub events: reelm_events::EventLog,
     /// The cell calls this process answers (shared by its cells; see [`crate::services`]).
     pub services: Arc<crate::services::CellServices>,
+    /// The cell's persisted background jobs (upload screening, ...), run by the runners
+    /// [`Platform::start_jobs`] starts.
+    pub jobs: reelm_jobs::Jobs,
 }
 
 impl std::fmt::Debug for Cell {
@@ -131,12 +134,12 @@ impl Cell {
         })?;
         Ok(Cell {
             config: config.clone(),
+            jobs: reelm_jobs::Jobs::new(store.clone()),
             store,
             media,
             kms,
             index_key,
             cache: Default::default(),
-            jobs: reelm_jobs::Jobs::new(store.clone()),
             ledger,
             events,
             services,

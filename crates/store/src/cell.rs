@@ -100,7 +100,9 @@ pub struct VideoRow {
 impl VideoRow {
     /// True when screening restricted the video in `region`.
     pub fn restricted_in(&self, region: &str) -> bool {
-        self.restricted_regions.split_whitespace().any(|r| r == region)
+        self.restricted_regions
+            .split_whitespace()
+            .any(|r| r == region)
     }
 
     pub fn hashtag_list(&self) -> Vec<String> {
@@ -926,13 +928,17 @@ impl CellStore {
     }
 
     /// For each distinct owner of `table`, the number of rows it owns there. Used by the
-    /// residency audit; `table` must be a registered cell table with an owner column.
+    /// residency audit; `table` must be a registered cell table with an owner column. Rows
+    /// whose owner is NULL are about no one (see `TableSpec::owner_column`) and are left out:
+    /// there is no home region to hold them to.
     pub async fn owners(
         &self,
         table: &'static str,
         owner_column: &'static str,
     ) -> Result<Vec<(UserId, i64)>, StoreError> {
-        let sql = format!("SELECT {owner_column}, COUNT(*) FROM {table} GROUP BY {owner_column}");
+        let sql = format!(
+            "SELECT {owner_column}, COUNT(*) FROM {table} WHERE {owner_column} IS NOT NULL GROUP BY {owner_column}"
+        );
         Ok(sqlx::query(AssertSqlSafe(sql))
             .fetch_all(self.pool())
             .await?

@@ -13,6 +13,7 @@ mod db;
 pub mod directory;
 pub mod erasure;
 pub mod events;
+pub mod jobs;
 pub mod ledger;
 pub mod operators;
 pub mod registry;
@@ -24,6 +25,7 @@ pub use db::{BulkValue, Db, Dialect, StoreError};
 pub use directory::{DirectoryEntry, DirectoryStore};
 pub use erasure::{ErasurePlan, ErasureReceiptRow, UserKeyRow};
 pub use events::{EventKind, EventRow, FeedChanges, VideoStats};
+pub use jobs::{JobFilter, JobRow, JobState, NewJob};
 pub use ledger::{
     BlockFormatError, CheckpointRow, LEDGER_BLOCK_ENTRIES, LedgerBlockRef, LedgerEntryRef,
     LedgerPage, LedgerRow, MAX_LEDGER_ROWS_PER_STATEMENT, PackedRow, push_block_entry,

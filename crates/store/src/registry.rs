@@ -19,7 +19,9 @@ pub struct TableSpec {
     pub name: &'static str,
     pub scope: Scope,
     /// The column holding the id of the person whose data the row is. For tables of a
-    /// home-bound class, every row must sit in that person's home region.
+    /// home-bound class, every row must sit in that person's home region. The column may be
+    /// NULL only where a row can be about no one (a `jobs` row with no person behind it): such
+    /// a row has no home region to check, so the audit skips it, and erasure never matches it.
     pub owner_column: Option<&'static str>,
     pub columns: &'static [(&'static str, DataClass)],
 }
@@ -411,6 +413,37 @@ pub static TABLES: &[TableSpec] = &[
             ("person_tag", Operational),
             ("seq", Operational),
             ("hash", Operational),
+        ],
+    },
+    // Background jobs (`reelm-jobs`). A job about a person (an export of their data, the
+    // screening of their upload) names them in `owner_id`: what it carries and what it
+    // reports say something about that person, so those columns are personal and the job
+    // stays in their home cell (the audit checks it; erasure deletes it). The bookkeeping
+    // (state, attempts, leases, times) says only how the region's machinery ran. A job about
+    // no one (a region-wide report) has a NULL owner. `payload` and `checkpoint` never hold
+    // plaintext personal data: ids, object keys and cursors only.
+    TableSpec {
+        name: "jobs",
+        scope: Scope::Cell,
+        owner_column: Some("owner_id"),
+        columns: &[
+            ("id", Operational),
+            ("kind", Operational),
+            ("state", Operational),
+            ("payload", Personal),
+            ("checkpoint", Personal),
+            ("progress_done", Operational),
+            ("progress_total", Operational),
+            ("attempts", Operational),
+            ("max_attempts", Operational),
+            ("run_after", Operational),
+            ("lease_owner", Operational),
+            ("lease_until", Operational),
+            // A handler's error text may name what it was working on.
+            ("last_error", Personal),
+            ("owner_id", Personal),
+            ("created_at", Operational),
+            ("updated_at", Operational),
         ],
     },
     TableSpec {

@@ -277,6 +277,38 @@ pub static CELL_MIGRATIONS: &[Migration] = &[
         ],
     },
     Migration {
+        version: 11,
+        name: "persisted background jobs",
+        statements: &[
+            // Background work with no request behind it (`reelm-jobs`). `payload` and
+            // `checkpoint` are JSON and never hold plaintext personal data (ids, object keys,
+            // cursors only); `owner_id` names the person a job is about, if any, so the job
+            // stays in their home cell and goes with their erasure. A runner owns a `running`
+            // job until `lease_until` (epoch ms); past it, another runner may take it over.
+            "CREATE TABLE jobs (
+            id BIGINT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            checkpoint TEXT,
+            progress_done BIGINT NOT NULL DEFAULT 0,
+            progress_total BIGINT NOT NULL DEFAULT 0,
+            attempts BIGINT NOT NULL DEFAULT 0,
+            max_attempts BIGINT NOT NULL,
+            run_after BIGINT NOT NULL,
+            lease_owner TEXT,
+            lease_until BIGINT,
+            last_error TEXT,
+            owner_id BIGINT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL)",
+            // What runners claim: due queued jobs and running ones whose lease may have expired.
+            "CREATE INDEX jobs_due ON jobs (state, run_after)",
+            "CREATE INDEX jobs_kind ON jobs (kind, state)",
+            "CREATE INDEX jobs_owner ON jobs (owner_id)",
+        ],
+    },
+    Migration {
         version: 12,
         name: "upload screening outcome on videos",
         statements: &[

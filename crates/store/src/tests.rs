@@ -386,10 +386,17 @@ async fn erasure_deletes_every_owned_row_key_first_and_keeps_a_receipt() {
         }])
         .await
         .unwrap();
+        // A background job about her goes with her; one about no one stays.
+        s.enqueue_job(&new_job("export", Some(a), 3, 0), 5)
+            .await
+            .unwrap();
+        s.enqueue_job(&new_job("report", None, 3, 0), 5)
+            .await
+            .unwrap();
         let receipt = s.erase_user(a, "eu", 99, &extra, &render).await.unwrap();
         assert_eq!(
             receipt.counts,
-            "access_log=0,accounts=1,break_glass_grants=0,comments=2,event_log=1,follows=1,likes=1,media_files=1,media_objects=1,\
+            "access_log=0,accounts=1,break_glass_grants=0,comments=2,event_log=1,follows=1,jobs=1,likes=1,media_files=1,media_objects=1,\
              not_interested=1,profiles=1,sessions=1,user_keys=1,videos=1,view_events=1",
             "{name}"
         );
@@ -461,5 +468,344 @@ async fn processes_opening_one_store_at_once_migrate_it_once() {
                 .unwrap_or_else(|e| panic!("{url}: {e}"));
             assert_eq!(d.count().await.unwrap(), 0);
         }
+    }
+}
+
+fn new_job(kind: &str, owner: Option<UserId>, max_attempts: i64, run_after: i64) -> NewJob {
+    NewJob {
+        id: reelm_core::JobId::new(),
+        kind: kind.into(),
+        payload: r#"{"video":"7"}"#.into(),
+        owner_id: owner,
+        max_attempts,
+        run_after,
+    }
+}
+
+#[tokio::test]
+async fn jobs_are_claimed_once_leased_and_finished() {
+    for (name, s, _dir) in cell_stores().await {
+        let owner = UserId::new();
+        let a = new_job("export", Some(owner), 3, 100);
+        let later = new_job("export", None, 3, 500);
+        let other_kind = new_job("report", None, 3, 0);
+        for j in [&a, &later, &other_kind] {
+            s.enqueue_job(j, 50).await.unwrap();
+        }
+        let got = s.job(a.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                got.state,
+                got.attempts,
+                got.owner_id,
+                got.checkpoint.clone()
+            ),
+            (JobState::Queued, 0, Some(owner), None),
+            "{name}"
+        );
+
+        // Not due yet.
+        assert!(
+            s.claim_next_job(&["export"], "r1", 99, 1000)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+        // Due: the oldest due job of a handled kind, leased and counted.
+        let c = s
+            .claim_next_job(&["export"], "r1", 200, 1000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.id, a.id, "{name}");
+        assert_eq!(
+            (c.state, c.attempts, c.lease_owner.as_deref(), c.lease_until),
+            (JobState::Running, 1, Some("r1"), Some(1200)),
+            "{name}"
+        );
+        // A second runner finds nothing else due (the later job waits until 500).
+        assert!(
+            s.claim_next_job(&["export"], "r2", 300, 1000)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: a leased job was claimed twice"
+        );
+
+        // Progress and checkpoint, only by the lease holder.
+        assert!(
+            s.save_job_progress(a.id, "r1", 3, 10, Some(r#"{"next":3}"#), 310)
+                .await
+                .unwrap()
+        );
+        assert!(
+            s.save_job_progress(a.id, "r1", 4, 10, None, 320)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !s.save_job_progress(a.id, "r2", 9, 10, Some("{}"), 330)
+                .await
+                .unwrap(),
+            "{name}: a write without the lease"
+        );
+        let got = s.job(a.id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                got.progress_done,
+                got.progress_total,
+                got.checkpoint.as_deref()
+            ),
+            (4, 10, Some(r#"{"next":3}"#)),
+            "{name}"
+        );
+        assert!(s.extend_job_lease(a.id, "r1", 1100, 1000).await.unwrap());
+        assert!(!s.extend_job_lease(a.id, "r2", 1100, 1000).await.unwrap());
+        assert!(!s.finish_job(a.id, "r2", 1150).await.unwrap());
+        assert!(s.finish_job(a.id, "r1", 1150).await.unwrap());
+        let got = s.job(a.id).await.unwrap().unwrap();
+        assert_eq!(
+            (got.state, got.lease_owner, got.lease_until),
+            (JobState::Succeeded, None, None),
+            "{name}"
+        );
+        assert!(got.state.is_final());
+        assert!(!s.cancel_job(a.id, 1200).await.unwrap(), "{name}");
+
+        // Listing by kind, state and owner, newest first.
+        let all = s.jobs(&JobFilter::default(), 10).await.unwrap();
+        assert_eq!(
+            all.iter().map(|j| j.id).collect::<Vec<_>>(),
+            [other_kind.id, later.id, a.id],
+            "{name}"
+        );
+        let queued_exports = s
+            .jobs(
+                &JobFilter {
+                    kind: Some("export".into()),
+                    state: Some(JobState::Queued),
+                    owner_id: None,
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            queued_exports.iter().map(|j| j.id).collect::<Vec<_>>(),
+            [later.id]
+        );
+        let owned = s
+            .jobs(
+                &JobFilter {
+                    owner_id: Some(owner),
+                    ..Default::default()
+                },
+                10,
+            )
+            .await
+            .unwrap();
+        assert_eq!(owned.iter().map(|j| j.id).collect::<Vec<_>>(), [a.id]);
+
+        // Cancelling a queued job: no runner takes it any more.
+        assert!(s.cancel_job(later.id, 600).await.unwrap(), "{name}");
+        assert!(
+            s.claim_next_job(&["export"], "r1", 700, 1000)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            s.job(later.id).await.unwrap().unwrap().state,
+            JobState::Cancelled
+        );
+        assert!(s.job(reelm_core::JobId(1)).await.unwrap().is_none());
+        assert!(
+            s.claim_next_job(&[], "r1", 700, 1000)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+#[tokio::test]
+async fn failed_attempts_retry_until_max_and_expired_leases_are_taken_over() {
+    for (name, s, _dir) in cell_stores().await {
+        let j = new_job("screen", None, 2, 0);
+        s.enqueue_job(&j, 0).await.unwrap();
+        let c = s
+            .claim_next_job(&["screen"], "r1", 10, 100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            s.save_job_progress(c.id, "r1", 1, 2, Some("1"), 20)
+                .await
+                .unwrap()
+        );
+        // The runner dies; once the lease has expired another takes the job over, with its
+        // checkpoint, and the dead run's writes no longer land.
+        assert!(
+            s.claim_next_job(&["screen"], "r2", 110, 100)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}: taken over before the lease expired"
+        );
+        let c2 = s
+            .claim_next_job(&["screen"], "r2", 111, 100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c2.attempts, c2.checkpoint.as_deref()),
+            (2, Some("1")),
+            "{name}"
+        );
+        assert!(!s.finish_job(j.id, "r1", 120).await.unwrap(), "{name}");
+        // A failure on the last attempt is final even with a retry time.
+        assert_eq!(
+            s.fail_job(j.id, "r2", "boom", Some(500), 130)
+                .await
+                .unwrap(),
+            Some(JobState::Failed),
+            "{name}"
+        );
+        let got = s.job(j.id).await.unwrap().unwrap();
+        assert_eq!(got.last_error.as_deref(), Some("boom"));
+        assert_eq!(
+            s.fail_job(j.id, "r2", "again", None, 140).await.unwrap(),
+            None
+        );
+
+        // With attempts left, a failure queues the job again from the retry time.
+        let k = new_job("screen", None, 5, 0);
+        s.enqueue_job(&k, 0).await.unwrap();
+        s.claim_next_job(&["screen"], "r1", 10, 100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            s.fail_job(k.id, "r1", "flaky", Some(1000), 20)
+                .await
+                .unwrap(),
+            Some(JobState::Queued),
+            "{name}"
+        );
+        assert!(
+            s.claim_next_job(&["screen"], "r1", 999, 100)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        s.claim_next_job(&["screen"], "r1", 1000, 100)
+            .await
+            .unwrap()
+            .unwrap();
+        // A permanent failure (no retry time) is final at once.
+        assert_eq!(
+            s.fail_job(k.id, "r1", "bad payload", None, 1010)
+                .await
+                .unwrap(),
+            Some(JobState::Failed)
+        );
+
+        // A lease that expires on the last allowed attempt fails the job instead of running it
+        // a time too many.
+        let m = new_job("screen", None, 1, 0);
+        s.enqueue_job(&m, 0).await.unwrap();
+        s.claim_next_job(&["screen"], "r1", 10, 100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            s.claim_next_job(&["screen"], "r2", 200, 100)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let got = s.job(m.id).await.unwrap().unwrap();
+        assert_eq!(got.state, JobState::Failed, "{name}");
+        assert!(got.last_error.is_some());
+
+        // Cancelling a running job takes its lease away.
+        let r = new_job("screen", None, 3, 0);
+        s.enqueue_job(&r, 0).await.unwrap();
+        s.claim_next_job(&["screen"], "r1", 300, 100)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s.cancel_job(r.id, 310).await.unwrap());
+        assert!(!s.extend_job_lease(r.id, "r1", 320, 100).await.unwrap());
+        assert_eq!(
+            s.job(r.id).await.unwrap().unwrap().state,
+            JobState::Cancelled
+        );
+    }
+}
+
+#[tokio::test]
+async fn racing_claims_take_each_job_once() {
+    for (name, s, _dir) in cell_stores().await {
+        let mut ids = Vec::new();
+        for _ in 0..12 {
+            let j = new_job("race", None, 3, 0);
+            s.enqueue_job(&j, 0).await.unwrap();
+            ids.push(j.id);
+        }
+        let mut tasks = Vec::new();
+        for r in 0..4 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let lease = format!("r{r}");
+                let mut got = Vec::new();
+                while let Some(j) = s
+                    .claim_next_job(&["race"], &lease, 10, 60_000)
+                    .await
+                    .unwrap()
+                {
+                    got.push(j.id);
+                }
+                got
+            }));
+        }
+        let mut claimed = Vec::new();
+        for t in tasks {
+            claimed.extend(t.await.unwrap());
+        }
+        claimed.sort();
+        assert_eq!(claimed, ids, "{name}: every job claimed exactly once");
+    }
+}
+
+#[tokio::test]
+async fn jobs_without_an_owner_pass_the_audit_and_erasure_takes_owned_ones() {
+    for (name, s, _dir) in cell_stores().await {
+        let owner = UserId::new();
+        s.enqueue_job(&new_job("export", Some(owner), 3, 0), 0)
+            .await
+            .unwrap();
+        s.enqueue_job(&new_job("report", None, 3, 0), 0)
+            .await
+            .unwrap();
+        let spec = registry::table(registry::Scope::Cell, "jobs").unwrap();
+        assert!(spec.home_bound(), "{name}");
+        // The ownerless job is about no one: the audit's owner list leaves it out instead of
+        // failing on a NULL id or reporting a person with no home.
+        assert_eq!(
+            s.owners("jobs", "owner_id").await.unwrap(),
+            [(owner, 1)],
+            "{name}"
+        );
+        assert!(s.rows_owned_by(owner).await.unwrap().contains(&("jobs", 1)));
+        s.erase_user(owner, "eu", 10, &Default::default(), &|_| {
+            (String::new(), String::new())
+        })
+        .await
+        .unwrap();
+        let left = s.jobs(&JobFilter::default(), 10).await.unwrap();
+        assert_eq!(left.len(), 1, "{name}");
+        assert_eq!(left[0].owner_id, None);
     }
 }

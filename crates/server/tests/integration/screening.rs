@@ -86,8 +86,16 @@ async fn uploads_wait_in_processing_and_the_creator_reads_the_outcome() {
 
     // Only the creator sees what is not published.
     for id in [blocked, held] {
-        assert_error(&eu.get(&format!("/api/videos/{id}")).await, 404, "not_found");
-        assert_error(&eu.get(&format!("/api/videos/{id}/media")).await, 404, "not_found");
+        assert_error(
+            &eu.get(&format!("/api/videos/{id}")).await,
+            404,
+            "not_found",
+        );
+        assert_error(
+            &eu.get(&format!("/api/videos/{id}/media")).await,
+            404,
+            "not_found",
+        );
     }
     let grid = eu
         .get_json(&format!("/api/users/{}/videos?limit=50", creator.handle))
@@ -106,14 +114,20 @@ async fn uploads_wait_in_processing_and_the_creator_reads_the_outcome() {
 
     // The geo-restricted video is refused in ap on every surface, with the reason, and shown
     // elsewhere.
-    assert_eq!(eu.get(&format!("/api/videos/{restricted}")).await.status, 200);
+    assert_eq!(
+        eu.get(&format!("/api/videos/{restricted}")).await.status,
+        200
+    );
     for path in [
         format!("/api/videos/{restricted}"),
         format!("/api/videos/{restricted}/media"),
         format!("/api/videos/{restricted}/comments"),
     ] {
         let message = assert_error(&ap.get(&path).await, 403, "forbidden");
-        assert!(message.contains("not available in your region"), "{message}");
+        assert!(
+            message.contains("not available in your region"),
+            "{message}"
+        );
     }
     let ap_grid = ap
         .get_json(&format!("/api/users/{}/videos?limit=50", creator.handle))
