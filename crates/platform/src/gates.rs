@@ -177,6 +177,7 @@ impl Gates {
         audience: &Audience,
         video: &VideoRow,
     ) -> Result<(), Refusal> {
+        ScreeningRestrictions.check(surface, audience, video)?;
         self.0
             .iter()
             .try_for_each(|g| g.check(surface, audience, video))
@@ -197,6 +198,22 @@ impl Gates {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_gates_applies_screening_restrictions_first() {
+        let mut v = crate::testing_video();
+        v.restricted_regions = "ap eu".into();
+        let gates = Gates::default();
+        let at = |r: &str| Audience {
+            region: Some(RegionId::new(r).unwrap()),
+            ..Default::default()
+        };
+        let refused = gates.check(Surface::ForYou, &at("eu"), &v).unwrap_err();
+        assert_eq!(refused.gate, "screening-restrictions");
+        assert!(gates.admits(Surface::Media, &at("us"), &v));
+        // Signed out, the region is unknown: the edge cannot tell, so the video is shown.
+        assert!(gates.admits(Surface::Media, &Audience::default(), &v));
+    }
 
     #[test]
     fn age_bands_turn_on_birthdays() {

@@ -68,6 +68,30 @@ impl std::fmt::Debug for Extensions {
     }
 }
 
+/// A published video row for unit tests.
+#[cfg(test)]
+pub(crate) fn testing_video() -> reelm_store::VideoRow {
+    reelm_store::VideoRow {
+        id: reelm_core::VideoId(1),
+        creator_id: reelm_core::UserId(2),
+        caption: "c".into(),
+        hashtags: "a b".into(),
+        language: "en".into(),
+        duration_ms: 1,
+        width: 2,
+        height: 3,
+        status: "published".into(),
+        media_key: "videos/1.mp4".into(),
+        poster_key: None,
+        created_at: 4,
+        like_count: 5,
+        comment_count: 6,
+        view_count: 7,
+        restricted_regions: String::new(),
+        screening_reason: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
