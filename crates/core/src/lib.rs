@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod region;
+mod schema;
 pub mod validate;
 
 pub use class::DataClass;

@@ -3,14 +3,15 @@
 use reelm_core::{CommentId, UserId, VideoId};
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
 /// A person's own view of their account.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserJson {
     pub id: UserId,
     pub handle: String,
@@ -24,7 +25,8 @@ pub struct UserJson {
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Profile)]
 pub struct ProfileJson {
     pub id: UserId,
     pub handle: String,
@@ -38,14 +40,16 @@ pub struct ProfileJson {
     pub followed_by_me: bool,
 }
 
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = Person)]
 pub struct PersonRef {
     pub id: UserId,
     pub handle: String,
     pub display_name: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Video)]
 pub struct VideoJson {
     pub id: VideoId,
     pub creator: PersonRef,
@@ -66,7 +70,8 @@ pub struct VideoJson {
     pub region: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Comment)]
 pub struct CommentJson {
     pub id: CommentId,
     pub video_id: VideoId,
@@ -75,20 +80,20 @@ pub struct CommentJson {
     pub created_at: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Reason {
     pub source: &'static str,
     pub detail: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct FeedItem {
     pub video: VideoJson,
     pub reason: Reason,
 }
 
 /// A page of the For You feed, with the ranking that produced it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FeedPage {
     pub items: Vec<FeedItem>,
     pub next_cursor: Option<String>,

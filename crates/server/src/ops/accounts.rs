@@ -10,11 +10,12 @@ use reelm_store::{DirectoryEntry, NewAccount, StoreError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignUp {
     pub handle: String,
     pub email: String,
     pub password: String,
+    #[schema(format = Date)]
     pub birth_date: String,
     pub country: String,
     #[serde(default)]
@@ -150,7 +151,7 @@ pub async fn start_session(p: &Platform, user: UserId) -> Result<NewSession, App
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LogIn {
     pub handle: String,
     pub password: String,
@@ -204,7 +205,7 @@ pub async fn me(cell: &Cell, user: UserId) -> Result<UserJson, AppError> {
     })
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClassHolding {
     pub class: DataClass,
     pub description: &'static str,
@@ -213,7 +214,7 @@ pub struct ClassHolding {
     pub rows: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DataLocation {
     pub region: String,
     pub data_center: String,
