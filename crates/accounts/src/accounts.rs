@@ -10,11 +10,14 @@ use reelm_store::{DirectoryEntry, NewAccount, StoreError};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SignUp {
     pub handle: String,
+    #[schema(value_type = String)]
     pub email: Sensitive<String>,
+    #[schema(value_type = String)]
     pub password: Sensitive<String>,
+    #[schema(format = Date)]
     pub birth_date: String,
     pub country: String,
     #[serde(default)]
@@ -150,9 +153,10 @@ pub async fn start_session(p: &Platform, user: UserId) -> Result<NewSession, Err
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct LogIn {
     pub handle: String,
+    #[schema(value_type = String)]
     pub password: Sensitive<String>,
 }
 
@@ -184,7 +188,7 @@ pub async fn me(cell: &Cell, user: UserId) -> Result<UserJson, Error> {
     reelm_platform::views::own_account(cell, user).await
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ClassHolding {
     pub class: DataClass,
     pub description: &'static str,
@@ -193,7 +197,7 @@ pub struct ClassHolding {
     pub rows: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DataLocation {
     pub region: String,
     pub data_center: String,

@@ -19,18 +19,21 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = EraseMe)]
 pub struct EraseRequest {
     /// The account's password, to confirm.
+    #[schema(value_type = String)]
     pub password: reelm_core::Sensitive<String>,
 }
 
 /// What the person gets back: proof of what was deleted.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErasureReceipt {
     pub receipt_id: String,
     pub user_id: UserId,
     pub region: String,
+    #[schema(format = DateTime)]
     pub erased_at: String,
     /// Rows deleted per table (and `media_files` deleted from the media store).
     pub counts: BTreeMap<String, i64>,

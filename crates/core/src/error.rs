@@ -78,4 +78,42 @@ mod tests {
             assert_eq!(serde_json::to_value(c).unwrap(), c.name());
         }
     }
+
+    /// docs/API.md's error table lists exactly this table's codes, in order, with their
+    /// statuses and a meaning each.
+    #[test]
+    fn the_api_doc_lists_every_code_with_its_status() {
+        let doc = include_str!("../../../docs/API.md");
+        let section = doc
+            .split("\n## Errors\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("docs/API.md has an Errors section");
+        let rows: Vec<(String, u16, String)> = section
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split(" | ").map(str::trim).collect();
+                assert_eq!(cells.len(), 3, "a row is | code | status | meaning |: {l}");
+                let status = cells[1].parse().unwrap_or_else(|_| panic!("status in {l}"));
+                (
+                    cells[0].trim_matches('`').to_owned(),
+                    status,
+                    cells[2].to_owned(),
+                )
+            })
+            .collect();
+        let listed: Vec<(&str, u16)> = rows.iter().map(|(c, s, _)| (c.as_str(), *s)).collect();
+        let table: Vec<(&str, u16)> = ErrorCode::ALL
+            .iter()
+            .map(|c| (c.name(), c.http_status()))
+            .collect();
+        assert_eq!(
+            listed, table,
+            "docs/API.md's error table differs from ErrorCode"
+        );
+        for (code, _, meaning) in &rows {
+            assert!(meaning.len() > 10, "{code} needs a meaning in docs/API.md");
+        }
+    }
 }

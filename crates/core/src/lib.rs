@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod region;
+mod schema;
 pub mod sensitive;
 pub mod validate;
 

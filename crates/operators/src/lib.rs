@@ -204,19 +204,24 @@ fn totp_secret(cell: &Cell, op: &OperatorRow) -> Result<Vec<u8>, Error> {
     hex::decode(text).map_err(|_| Error::Internal("stored TOTP secret is not hex".into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct OpsLogIn {
     pub name: String,
     pub region: String,
+    #[schema(value_type = String)]
     pub password: Sensitive<String>,
+    /// 6-digit RFC 6238 code
+    #[schema(value_type = String)]
     pub totp: Sensitive<String>,
 }
 
 /// The signed-in operator, as the API shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Operator)]
 pub struct OperatorJson {
     pub id: String,
     pub name: String,
+    #[schema(value_type = OperatorRole)]
     pub role: String,
     pub region: String,
 }
@@ -586,19 +591,23 @@ impl OperatorPolicy {
 }
 
 /// The person's decrypted account fields, on an allowed read.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PersonalData {
     pub id: String,
     pub handle: String,
     pub region: String,
+    #[schema(value_type = String)]
     pub email: Sensitive<String>,
     pub birth_date: String,
     pub country: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PersonalQuery {
+    #[param(value_type = Option<Purpose>)]
     pub purpose: Option<String>,
+    #[param(pattern = "^[A-Z]+-[0-9]+$")]
     pub ticket: Option<String>,
 }
 
@@ -719,15 +728,18 @@ pub async fn read_personal_in(
 /// How long an approved break-glass grant lasts.
 pub const BREAK_GLASS_TTL_MS: i64 = 3600 * 1000;
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BreakGlassRequest {
     pub handle: String,
+    #[schema(value_type = Purpose)]
     pub purpose: String,
+    #[schema(pattern = "^[A-Z]+-[0-9]+$")]
     pub ticket: String,
 }
 
 /// A break-glass grant as the API shows it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = BreakGlassGrant)]
 pub struct GrantJson {
     pub id: String,
     pub person: String,
@@ -736,6 +748,7 @@ pub struct GrantJson {
     pub requester_region: String,
     pub purpose: String,
     pub ticket: String,
+    #[schema(value_type = GrantStatus)]
     pub status: String,
     pub expires_at: Option<String>,
 }
@@ -875,7 +888,8 @@ pub async fn approve_break_glass(
 }
 
 /// One entry of a person's access log, as they see it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = AccessLogEntry)]
 pub struct AccessLogItem {
     pub seq: i64,
     pub at: String,
@@ -930,6 +944,60 @@ pub async fn my_access_log(
     };
     Ok(reelm_platform::views::Page { items, next_cursor })
 }
+
+// ---- OpenAPI schemas of the string sets above ----------------------------------------------------
+
+/// Builds a string enum schema from one of this module's value lists, so the document lists
+/// exactly the values the code accepts or answers.
+fn string_enum(
+    values: &[&str],
+    description: &str,
+) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .description(Some(description))
+        .into()
+}
+
+/// An operator's role ([`ROLES`]).
+pub struct OperatorRole;
+
+impl utoipa::PartialSchema for OperatorRole {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_enum(&ROLES, "An operator's role")
+    }
+}
+
+impl utoipa::ToSchema for OperatorRole {}
+
+/// A purpose an operator may declare ([`PURPOSES`]).
+pub struct Purpose;
+
+impl utoipa::PartialSchema for Purpose {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_enum(
+            &PURPOSES,
+            "The purpose an operator declares for a read of personal data",
+        )
+    }
+}
+
+impl utoipa::ToSchema for Purpose {}
+
+/// The states of a break-glass grant, as `grant_json` computes them.
+pub struct GrantStatus;
+
+impl utoipa::PartialSchema for GrantStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        string_enum(
+            &["pending", "approved", "expired"],
+            "pending until a privacy officer approves; approved for one hour; then expired",
+        )
+    }
+}
+
+impl utoipa::ToSchema for GrantStatus {}
 
 #[cfg(test)]
 mod tests {

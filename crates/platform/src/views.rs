@@ -9,20 +9,22 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next_cursor: Option<String>,
 }
 
 /// A person's own view of their account.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
 pub struct UserJson {
     pub id: UserId,
     pub handle: String,
     pub display_name: String,
     pub bio: String,
     /// Serialized on purpose: this is the person's own view of their account.
+    #[schema(value_type = String)]
     pub email: reelm_core::Sensitive<String>,
     pub birth_date: String,
     pub country: String,
@@ -31,7 +33,8 @@ pub struct UserJson {
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Profile)]
 pub struct ProfileJson {
     pub id: UserId,
     pub handle: String,
@@ -45,14 +48,16 @@ pub struct ProfileJson {
     pub followed_by_me: bool,
 }
 
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = Person)]
 pub struct PersonRef {
     pub id: UserId,
     pub handle: String,
     pub display_name: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Video)]
 pub struct VideoJson {
     pub id: VideoId,
     pub creator: PersonRef,
@@ -76,7 +81,8 @@ pub struct VideoJson {
     pub screening_reason: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Comment)]
 pub struct CommentJson {
     pub id: CommentId,
     pub video_id: VideoId,
@@ -85,20 +91,20 @@ pub struct CommentJson {
     pub created_at: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Reason {
     pub source: &'static str,
     pub detail: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct FeedItem {
     pub video: VideoJson,
     pub reason: Reason,
 }
 
 /// A page of the For You feed, with the ranking that produced it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct FeedPage {
     pub items: Vec<FeedItem>,
     pub next_cursor: Option<String>,

@@ -119,7 +119,7 @@ struct ForYouCursor {
 const MAX_SERVED: usize = 300;
 
 /// Which For You ranking to serve.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedMode {
     /// Ranked with the person's own interest profile (the default when signed in).

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod cells;
+pub mod openapi;
 pub mod operators;
 pub mod regions;
 pub mod users;
@@ -149,9 +150,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 /// `?cursor=&limit=` of every list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// Items per page (default 10 for feeds, 20 otherwise).
+    #[param(minimum = 1, maximum = 50)]
     pub limit: Option<i64>,
 }
 

@@ -48,6 +48,25 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, limit: u64) -> A
 }
 
 /// Reads the multipart form, refusing a file above the limit as soon as it is crossed.
+#[utoipa::path(
+    post,
+    path = "/api/videos",
+    tag = "videos",
+    operation_id = "upload_video",
+    summary = "Upload a video (multipart: file, caption, hashtags, language)",
+    params(crate::api::openapi::Csrf),
+    request_body(content = inline(crate::api::openapi::UploadForm), content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "published", body = reelm_platform::views::VideoJson),
+        (status = 400, description = "invalid input", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "CSRF token missing or wrong", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "not found", body = crate::api::openapi::ErrorBody),
+        (status = 413, description = "too large", body = crate::api::openapi::ErrorBody),
+        (status = 415, description = "not an MP4 video", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub async fn upload(
     State(p): State<Arc<Platform>>,
     v: Viewer,
@@ -122,6 +141,19 @@ pub async fn upload(
     Ok(json(StatusCode::CREATED, video))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/videos/{id}",
+    tag = "videos",
+    operation_id = "get_video",
+    summary = "A video",
+    params(("id" = reelm_core::VideoId, Path, description = "the video's id")),
+    responses(
+        (status = 200, description = "video", body = reelm_platform::views::VideoJson),
+        (status = 404, description = "not found", body = crate::api::openapi::ErrorBody),
+    ),
+    security((), ("session" = [])),
+)]
 pub async fn get(
     State(p): State<Arc<Platform>>,
     MaybeViewer(viewer): MaybeViewer,
@@ -139,6 +171,20 @@ pub async fn get(
 /// download ends and to seek.
 /// The video's media, from the media store of the cell that holds it; when that cell runs in
 /// another process the request is sent there and the answer streamed back.
+#[utoipa::path(
+    get,
+    path = "/api/videos/{id}/media",
+    tag = "videos",
+    operation_id = "video_media",
+    summary = "The MP4, with HTTP range support",
+    params(("id" = reelm_core::VideoId, Path, description = "the video's id"), ("Range" = Option<String>, Header, description = "bytes=a-b; a malformed range is ignored")),
+    responses(
+        (status = 200, description = "whole file", content_type = "video/mp4", body = inline(crate::api::openapi::Binary), headers(("Accept-Ranges" = String, description = "bytes"))),
+        (status = 206, description = "partial content", content_type = "video/mp4", body = inline(crate::api::openapi::Binary), headers(("Content-Range" = String, description = "bytes a-b/size"))),
+        (status = 404, description = "not found", body = crate::api::openapi::ErrorBody),
+        (status = 416, description = "range not satisfiable", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn media(
     State(p): State<Arc<Platform>>,
     viewer: MaybeViewer,
@@ -156,6 +202,18 @@ pub async fn media(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/videos/{id}/poster",
+    tag = "videos",
+    operation_id = "video_poster",
+    summary = "The poster image",
+    params(("id" = reelm_core::VideoId, Path, description = "the video's id")),
+    responses(
+        (status = 200, description = "JPEG", content_type = "image/jpeg", body = inline(crate::api::openapi::Binary)),
+        (status = 404, description = "no poster", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn poster(
     State(p): State<Arc<Platform>>,
     viewer: MaybeViewer,
@@ -227,6 +285,22 @@ async fn serve_object(
     Ok(resp)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/videos/{id}/like",
+    tag = "videos",
+    operation_id = "like_video",
+    summary = "Like",
+    params(("id" = reelm_core::VideoId, Path, description = "the video's id"), crate::api::openapi::Csrf),
+    responses(
+        (status = 200, description = "state", body = crate::api::openapi::LikeState),
+        (status = 400, description = "invalid input", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "CSRF token missing or wrong", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "not found", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub async fn like(
     State(p): State<Arc<Platform>>,
     v: Viewer,
@@ -237,6 +311,22 @@ pub async fn like(
     Ok(Json(json!({"liked": liked, "like_count": like_count})).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/videos/{id}/like",
+    tag = "videos",
+    operation_id = "unlike_video",
+    summary = "Unlike",
+    params(("id" = reelm_core::VideoId, Path, description = "the video's id"), crate::api::openapi::Csrf),
+    responses(
+        (status = 200, description = "state", body = crate::api::openapi::LikeState),
+        (status = 400, description = "invalid input", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "CSRF token missing or wrong", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "not found", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub async fn unlike(
     State(p): State<Arc<Platform>>,
     v: Viewer,
@@ -247,6 +337,19 @@ pub async fn unlike(
     Ok(Json(json!({"liked": liked, "like_count": like_count})).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/videos/{id}/comments",
+    tag = "videos",
+    operation_id = "list_comments",
+    summary = "Comments, newest first",
+    params(("id" = reelm_core::VideoId, Path, description = "the video's id"), PageQuery),
+    responses(
+        (status = 200, description = "page", body = crate::api::openapi::CommentPage),
+        (status = 400, description = "bad cursor", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "not found", body = crate::api::openapi::ErrorBody),
+    ),
+)]
 pub async fn comments(
     State(p): State<Arc<Platform>>,
     viewer: MaybeViewer,
@@ -261,11 +364,28 @@ pub async fn comments(
     )
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewComment {
     text: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/videos/{id}/comments",
+    tag = "videos",
+    operation_id = "add_comment",
+    summary = "Comment",
+    params(("id" = reelm_core::VideoId, Path, description = "the video's id"), crate::api::openapi::Csrf),
+    request_body = NewComment,
+    responses(
+        (status = 201, description = "comment", body = reelm_platform::views::CommentJson),
+        (status = 400, description = "invalid input", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "CSRF token missing or wrong", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "not found", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub async fn comment(
     State(p): State<Arc<Platform>>,
     v: Viewer,
@@ -279,13 +399,30 @@ pub async fn comment(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct NewView {
     watch_ms: i64,
     #[serde(default)]
     completed: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/videos/{id}/views",
+    tag = "videos",
+    operation_id = "record_view",
+    summary = "Record a view with its watch time",
+    params(("id" = reelm_core::VideoId, Path, description = "the video's id"), crate::api::openapi::Csrf),
+    request_body = NewView,
+    responses(
+        (status = 202, description = "recorded", body = crate::api::openapi::Recorded),
+        (status = 400, description = "invalid input", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "CSRF token missing or wrong", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "not found", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub async fn view(
     State(p): State<Arc<Platform>>,
     v: Viewer,
@@ -297,6 +434,22 @@ pub async fn view(
     Ok(json(StatusCode::ACCEPTED, json!({"recorded": true})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/videos/{id}/share",
+    tag = "videos",
+    operation_id = "share_video",
+    summary = "Record that I shared this video (a behavioral event for my home region's feed)",
+    params(("id" = reelm_core::VideoId, Path, description = "the video's id"), crate::api::openapi::Csrf),
+    responses(
+        (status = 202, description = "recorded", body = crate::api::openapi::Recorded),
+        (status = 400, description = "invalid input", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "CSRF token missing or wrong", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "not found", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub async fn share(
     State(p): State<Arc<Platform>>,
     v: Viewer,
@@ -307,6 +460,21 @@ pub async fn share(
     Ok(json(StatusCode::ACCEPTED, json!({"recorded": true})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/videos/{id}/not-interested",
+    tag = "videos",
+    summary = "Hide this video and its creator from my For You feed",
+    params(("id" = reelm_core::VideoId, Path, description = "the video's id"), crate::api::openapi::Csrf),
+    responses(
+        (status = 204, description = "done"),
+        (status = 400, description = "invalid input", body = crate::api::openapi::ErrorBody),
+        (status = 401, description = "not signed in", body = crate::api::openapi::ErrorBody),
+        (status = 403, description = "CSRF token missing or wrong", body = crate::api::openapi::ErrorBody),
+        (status = 404, description = "not found", body = crate::api::openapi::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 pub async fn not_interested(
     State(p): State<Arc<Platform>>,
     v: Viewer,
