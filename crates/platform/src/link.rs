@@ -3,12 +3,13 @@
 //! listing of comments, trending lists) and the transfer gateway's deliveries (public counter
 //! deltas, k-anonymous feed aggregates) — because nothing else may cross a region's border.
 //!
-//! [`CellLink::Local`] serves it from a cell in this process (the demo keeps all cells in one
-//! process); [`CellLink::Remote`] serves it from a cell in another process over HTTPS with
-//! mutual TLS ([`crate::tls`], routes in [`crate::api::cells`]). Callers cannot tell them
-//! apart, so both paths run the same code above this seam. A person's own rows are never
+//! Its private `Local` variant serves it from a cell in this process (the demo keeps all cells
+//! in one process); `Remote` ([`RemoteCell`]) from a cell in another process, posting the
+//! typed calls of [`crate::protocol`] over HTTPS with mutual TLS ([`crate::tls`]; the
+//! server's cell endpoint answers). Callers cannot tell them apart, so both paths run the same
+//! code above this seam. A person's own rows are never
 //! read through a link: requests are served in the person's home cell (an edge forwards a
-//! request whose home is elsewhere, see [`crate::api::cells::route_home`]).
+//! request whose home is elsewhere, see `reelm_server::api::cells::route_home`).
 
 use crate::Error;
 use crate::platform::Cell;

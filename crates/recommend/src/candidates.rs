@@ -93,9 +93,8 @@ impl Recommender {
     }
 
     /// The For You candidate pool: each cell's newest and most liked published videos.
-    /// Normally a background task ([`spawn_candidate_refresher`], started by
-    /// [`crate::run`]) rebuilds it every [`CANDIDATES_TTL`] off the request path, and requests
-    /// only read it. Without that task (a platform used as a library), stale-while-revalidate:
+    /// Normally a background task ([`spawn_refresher`], started by `reelm_server::run`)
+    /// rebuilds it every [`CANDIDATES_TTL`] off the request path, and requests only read it. Without that task (a platform used as a library), stale-while-revalidate:
     /// one request rebuilds an aged pool while concurrent requests keep using the previous one.
     /// A request waits for a build only when there is no pool at all (start-up, or after
     /// [`Platform::refresh_candidates`]).
