@@ -5,8 +5,9 @@
 //! registry says the person owns (account, sessions, profile, follows, likes, comments, views,
 //! "not interested" marks, and their public videos with their media records), and records an
 //! erasure receipt. Then, outside that transaction: the media files go, public counters
-//! elsewhere are corrected through the gateway, caches forget the person, and last the
-//! directory entry goes (so the handle is free again).
+//! elsewhere are corrected through the gateway, caches forget the person, the directory entry
+//! goes (so the handle is free again), and last the SQLite write-ahead logs of the home cell
+//! and the directory are checkpointed so the deleted bytes leave the disk too.
 
 use reelm_core::{ErrorCode, UserId};
 use reelm_platform::Error;
@@ -184,5 +185,25 @@ pub async fn erase(p: &Platform, user: UserId) -> Result<ErasureReceipt, Error> 
 
     // Last, the directory: the handle is free again.
     p.directory.remove(user).await?;
+
+    // Nothing left on disk: on SQLite, `secure_delete` has zeroed the deleted rows in their
+    // pages, but the write-ahead logs still hold earlier versions of those pages (the wrapped
+    // key, ciphertexts and email index as they were) until a checkpoint resets them. A failed
+    // or incomplete checkpoint is logged, not returned: the rows are already gone from every
+    // query and the key is shredded, so failing now would only report an erasure that
+    // happened as failed; the next checkpoint (automatic, or at close) finishes the job.
+    for (what, db) in [
+        ("home cell", &home.store.db),
+        ("directory", &p.directory.db),
+    ] {
+        match db.checkpoint_wal().await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                store = what,
+                "erasure: WAL checkpoint incomplete (a reader is busy); old pages stay until the next one"
+            ),
+            Err(e) => tracing::warn!(store = what, error = %e, "erasure: WAL checkpoint failed"),
+        }
+    }
     ErasureReceipt::from_row(&receipt)
 }

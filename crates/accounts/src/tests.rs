@@ -355,3 +355,71 @@ async fn erasure_removes_every_row_and_the_directory_entry_and_leaves_a_receipt(
     // Erasing someone unknown is not found.
     assert_eq!(code(erasure::erase(&p, ada).await), "not_found");
 }
+
+/// Every SQLite file (`*.db`, `*.db-wal`, `*.db-shm`) under `dir`, read whole.
+fn sqlite_files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.to_string_lossy().contains(".db") {
+                out.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+/// The files of `needles` (name, bytes) found in, as "name in path".
+fn found_in(files: &[(std::path::PathBuf, Vec<u8>)], needles: &[(&str, Vec<u8>)]) -> Vec<String> {
+    let mut hits = Vec::new();
+    for (name, needle) in needles {
+        for (path, bytes) in files {
+            if bytes.windows(needle.len()).any(|w| w == needle.as_slice()) {
+                hits.push(format!("{name} in {}", path.display()));
+            }
+        }
+    }
+    hits
+}
+
+#[tokio::test]
+async fn erasure_leaves_no_key_ciphertext_or_email_index_in_the_sqlite_files() {
+    let (p, dir) = platform().await;
+    let req = sign_up_req("zelda_shredded_7f3a", "DE");
+    let email = req.email.expose().clone();
+    let zelda = accounts::sign_up(&p, req).await.unwrap().user.id;
+    let eu = cell(&p, "eu");
+    let account = eu.store.account(zelda).await.unwrap().expect("account");
+    let needles = [
+        ("wrapped key", account.wrapped_key.expose().clone()),
+        ("email ciphertext", account.email_enc.clone()),
+        ("email index", eu.email_index(&email).into_bytes()),
+    ];
+    assert!(needles.iter().all(|(_, n)| n.len() >= 16), "{needles:?}");
+    // The scan sees them before erasure (in the store file or its WAL).
+    let before = found_in(&sqlite_files(dir.path()), &needles);
+    for (name, _) in &needles {
+        assert!(
+            before.iter().any(|h| h.starts_with(name)),
+            "{name} not on disk before erasure: {before:?}"
+        );
+    }
+
+    erasure::erase(&p, zelda).await.unwrap();
+
+    // Scanned with the platform still open (closing the last connection would checkpoint
+    // the WAL anyway): secure_delete zeroed the rows, the erasure's checkpoint emptied the WAL.
+    let after = found_in(&sqlite_files(dir.path()), &needles);
+    assert_eq!(after, Vec::<String>::new(), "left on disk after erasure");
+    p.close().await;
+    let after_close = found_in(&sqlite_files(dir.path()), &needles);
+    assert_eq!(
+        after_close,
+        Vec::<String>::new(),
+        "left on disk after close"
+    );
+}

@@ -81,12 +81,16 @@ impl Db {
                     if dialect == Dialect::Sqlite {
                         // WAL lets readers run beside the single writer; NORMAL sync is durable
                         // across application crashes (not power loss) and much faster; the busy
-                        // timeout queues writers instead of failing under load.
+                        // timeout queues writers instead of failing under load. secure_delete
+                        // (a per-connection setting) overwrites deleted content with zeros, so
+                        // an erased person's wrapped key, ciphertexts and email index do not
+                        // linger in free pages of the file (see `checkpoint_wal` for the WAL).
                         for pragma in [
                             "PRAGMA journal_mode = WAL",
                             "PRAGMA synchronous = NORMAL",
                             "PRAGMA busy_timeout = 10000",
                             "PRAGMA foreign_keys = ON",
+                            "PRAGMA secure_delete = ON",
                         ] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
@@ -229,6 +233,27 @@ impl Db {
             .execute(&self.pool)
             .await?
             .rows_affected())
+    }
+
+    /// Empties the SQLite write-ahead log into the database file and truncates it to zero
+    /// bytes (`PRAGMA wal_checkpoint(TRUNCATE)`); a no-op on PostgreSQL.
+    ///
+    /// Why: `secure_delete` zeroes deleted content in the page it rewrites, but the WAL still
+    /// holds the earlier versions of that page (the erased person's rows as they were) until a
+    /// checkpoint copies the new pages back and the log is reset. Erasure calls this so that
+    /// nothing of the person stays on disk beside the region key file.
+    ///
+    /// Returns `false` when the checkpoint could not complete (a reader still inside an older
+    /// snapshot keeps the log from being reset, after the busy timeout); `true` otherwise.
+    pub async fn checkpoint_wal(&self) -> Result<bool, StoreError> {
+        if self.dialect != Dialect::Sqlite {
+            return Ok(true);
+        }
+        // One row: busy (1 if the checkpoint could not complete), WAL frames, frames copied.
+        let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>(0)? == 0)
     }
 
     pub async fn close(&self) {

@@ -809,3 +809,29 @@ async fn jobs_without_an_owner_pass_the_audit_and_erasure_takes_owned_ones() {
         assert_eq!(left[0].owner_id, None);
     }
 }
+
+#[tokio::test]
+async fn sqlite_deletes_securely_and_the_wal_checkpoint_works_on_both_dialects() {
+    for (name, s, dir) in cell_stores().await {
+        let a = account("wal");
+        s.insert_account(&a).await.unwrap();
+        if s.db.dialect == Dialect::Sqlite {
+            // secure_delete is per connection: `Db::open` sets it on each one as it connects.
+            use sqlx::Row;
+            let on = sqlx::query("PRAGMA secure_delete")
+                .fetch_one(&s.db.pool)
+                .await
+                .unwrap()
+                .get::<i64, _>(0);
+            assert_eq!(on, 1, "{name}");
+        }
+        assert!(s.db.checkpoint_wal().await.unwrap(), "{name}");
+        if let Some(dir) = dir {
+            // TRUNCATE leaves an empty log behind.
+            let wal = dir.path().join("cell.db-wal");
+            let len = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+            assert_eq!(len, 0, "{name}: {}", wal.display());
+        }
+        s.db.close().await;
+    }
+}
