@@ -21,6 +21,8 @@ mod events;
 mod foryou;
 #[path = "integration/gates.rs"]
 mod gates;
+#[path = "integration/headers.rs"]
+mod headers;
 #[path = "integration/keys.rs"]
 mod keys;
 #[path = "integration/ledger.rs"]

@@ -46,13 +46,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 /// platform's cell services, so this file names no call), then the public API for forwarded
 /// requests.
 pub fn router(platform: Arc<Platform>) -> Router {
-    Router::new()
+    let app = Router::new()
         .route(
             &format!("/cell/{}/{{region}}/{{*call}}", protocol::VERSION),
             post(call),
         )
         .with_state(platform.clone())
-        .merge(crate::api::router(platform))
+        .merge(crate::api::router(platform));
+    crate::api::security_headers(app)
 }
 
 /// The addressed cell, which must run in this process.
@@ -112,28 +113,92 @@ pub async fn route_home(State(p): State<Arc<Platform>>, request: Request, next: 
 }
 
 /// Sends `request` on to `remote`'s cell, unchanged but for its address and the forwarding
-/// mark, and streams the answer back.
+/// mark, and streams the answer back. Only for a person's own request going to their own home
+/// cell ([`route_home`]): it carries their cookies. Public content held by another region's
+/// cell goes through [`forward_public`].
 pub async fn forward(
     remote: &reelm_platform::RemoteCell,
     request: Request,
     from: &RegionId,
 ) -> Response {
-    // Inside a nested router the URI lost its prefix (`/api`); forward the original.
-    let original = request
-        .extensions()
-        .get::<axum::extract::OriginalUri>()
-        .map(|o| o.0.clone())
-        .unwrap_or_else(|| request.uri().clone());
-    let path = original
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/")
-        .to_owned();
+    let path = original_path(&request);
     let request = request.map(|body| {
         body.map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })
             .boxed_unsync()
     });
-    match remote.forward(request, &path, from).await {
+    send(remote, request, &path, from).await
+}
+
+/// The only request headers an edge passes on when it fetches PUBLIC content (a video's media
+/// or poster) from the other region's cell that holds it: what ranged and conditional reads
+/// and content negotiation need. That cell is in another jurisdiction and serves these bytes
+/// to anyone, so it is told nothing of who asks: the viewer's `reelm_session` cookie (a 30-day
+/// bearer token), the CSRF cookie and header, `Authorization`, and every other header stay at
+/// the edge.
+pub const PUBLIC_FORWARD_HEADERS: [header::HeaderName; 7] = [
+    header::RANGE,
+    header::IF_RANGE,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_MATCH,
+    header::IF_UNMODIFIED_SINCE,
+    header::ACCEPT,
+];
+
+/// The headers of `headers` that [`PUBLIC_FORWARD_HEADERS`] allows, and no other.
+pub fn public_headers(headers: &header::HeaderMap) -> header::HeaderMap {
+    let mut kept = header::HeaderMap::new();
+    for name in PUBLIC_FORWARD_HEADERS {
+        for value in headers.get_all(&name) {
+            kept.append(name.clone(), value.clone());
+        }
+    }
+    kept
+}
+
+/// Fetches public content (a video's media or poster) that `request` asks for from `remote`'s
+/// cell, which holds it, and streams the answer back. The request is rebuilt from its method,
+/// original path and [`PUBLIC_FORWARD_HEADERS`] only, with no body; nothing personal leaves
+/// this region.
+pub async fn forward_public(
+    remote: &reelm_platform::RemoteCell,
+    request: Request,
+    from: &RegionId,
+) -> Response {
+    let path = original_path(&request);
+    let mut public = axum::http::Request::new(
+        http_body_util::Empty::<Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync(),
+    );
+    *public.method_mut() = request.method().clone();
+    *public.headers_mut() = public_headers(request.headers());
+    drop(request);
+    send(remote, public, &path, from).await
+}
+
+/// The request's path and query as the client sent it: inside a nested router the URI lost
+/// its prefix (`/api`).
+fn original_path(request: &Request) -> String {
+    let original = request
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map(|o| &o.0)
+        .unwrap_or_else(|| request.uri());
+    original
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/")
+        .to_owned()
+}
+
+async fn send(
+    remote: &reelm_platform::RemoteCell,
+    request: axum::http::Request<reelm_platform::link::OutBody>,
+    path: &str,
+    from: &RegionId,
+) -> Response {
+    match remote.forward(request, path, from).await {
         Ok(response) => response.map(Body::new),
         Err(e) => ApiError(e).into_response(),
     }
@@ -200,6 +265,18 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(platform.clone());
+    serve_router(listener, app, &platform, tls, shutdown).await
+}
+
+/// [`serve`] with `app` in place of [`router`]`(platform)`, e.g. that router wrapped in a
+/// layer that observes what arrives (the integration tests record forwarded requests' headers).
+pub async fn serve_router(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    platform: &Platform,
+    tls: Arc<rustls::ServerConfig>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let regions: Vec<RegionId> = platform
         .config
@@ -254,5 +331,42 @@ pub async fn serve(
                 tracing::debug!(%addr, error = %e, "cell endpoint: connection ended");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_forwarding_keeps_only_the_allowed_headers() {
+        let mut h = header::HeaderMap::new();
+        for (name, value) in [
+            ("cookie", "reelm_session=eu.secret; reelm_csrf=c"),
+            ("authorization", "Bearer secret"),
+            ("x-csrf-token", "c"),
+            ("user-agent", "test"),
+            ("range", "bytes=0-99"),
+            ("if-none-match", "\"abc\""),
+            ("accept", "video/mp4"),
+            ("accept", "*/*"),
+        ] {
+            h.append(
+                header::HeaderName::from_static(name),
+                header::HeaderValue::from_static(value),
+            );
+        }
+        let kept = public_headers(&h);
+        let mut names: Vec<&str> = kept.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(names, ["accept", "if-none-match", "range"]);
+        assert_eq!(kept["range"], "bytes=0-99");
+        assert_eq!(kept["if-none-match"], "\"abc\"");
+        let accepts: Vec<_> = kept.get_all("accept").iter().collect();
+        assert_eq!(
+            accepts,
+            ["video/mp4", "*/*"],
+            "repeated headers keep every value"
+        );
     }
 }

@@ -87,7 +87,7 @@ pub fn router(platform: Arc<Platform>) -> Router {
                 "this endpoint does not take that method; see /api/openapi.json",
             )
         });
-    Router::new()
+    let app = Router::new()
         .nest("/api", api)
         .merge(crate::web::router())
         // When some cells run in other processes, a request of a person homed elsewhere is
@@ -96,8 +96,34 @@ pub fn router(platform: Arc<Platform>) -> Router {
             platform.clone(),
             cells::route_home,
         ))
-        .with_state(platform)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(platform);
+    security_headers(app).layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// Sets the browser-hardening headers on every answer of `router` (its handlers, errors,
+/// fallbacks and the web app's pages alike):
+/// - `X-Content-Type-Options: nosniff`: a browser takes our content types as given, so an
+///   uploaded file is never run as a script or a page;
+/// - `Referrer-Policy: same-origin`: our URLs name people (`/@handle`) and videos; a link
+///   followed to another site learns nothing, not even our origin, and the web app needs no
+///   referrer from anyone (`strict-origin-when-cross-origin` would still send the origin);
+/// - `X-Frame-Options: DENY` and `Content-Security-Policy: frame-ancestors 'none'`: no site may
+///   frame ours (click-jacking a like or a follow). The policy has that directive only, so it
+///   restricts nothing the web app's own scripts and styles do.
+pub fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    use axum::http::{HeaderName, HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+    };
+    router
+        .layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::REFERRER_POLICY, "same-origin"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(
+            header::CONTENT_SECURITY_POLICY,
+            "frame-ancestors 'none'",
+        ))
 }
 
 /// `Json<T>` whose rejections speak our error format.

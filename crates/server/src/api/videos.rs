@@ -197,7 +197,9 @@ pub async fn media(
         (Some(cell), _) => {
             serve_object(&cell.media, &row.media_key, "video/mp4", request.headers()).await
         }
-        (None, Some(remote)) => Ok(super::cells::forward(remote, request, &p.local_region()).await),
+        (None, Some(remote)) => {
+            Ok(super::cells::forward_public(remote, request, &p.local_region()).await)
+        }
         (None, None) => Err(ApiError::user(ErrorCode::NotFound, "media not found")),
     }
 }
@@ -227,7 +229,9 @@ pub async fn poster(
         .ok_or_else(|| ApiError::user(ErrorCode::NotFound, "this video has no poster"))?;
     match (link.as_local(), link.as_remote()) {
         (Some(cell), _) => serve_object(&cell.media, &key, "image/jpeg", request.headers()).await,
-        (None, Some(remote)) => Ok(super::cells::forward(remote, request, &p.local_region()).await),
+        (None, Some(remote)) => {
+            Ok(super::cells::forward_public(remote, request, &p.local_region()).await)
+        }
         (None, None) => Err(ApiError::user(
             ErrorCode::NotFound,
             "this video has no poster",

@@ -18,7 +18,12 @@ struct Split {
     cell_addr: HashMap<String, String>,
     stops: Vec<tokio::sync::watch::Sender<bool>>,
     dir: tempfile::TempDir,
+    /// region → every request its cell endpoint received (path and query, headers), recorded
+    /// by a layer the test puts around the endpoint's router.
+    arrived: HashMap<String, Arrived>,
 }
+
+type Arrived = Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap)>>>;
 
 impl Split {
     async fn start() -> Split {
@@ -43,6 +48,7 @@ impl Split {
             cell_addr: HashMap::new(),
             stops: Vec::new(),
             dir,
+            arrived: HashMap::new(),
         };
         for (region, cell_listener) in regions.iter().zip(cell_listeners) {
             let platform = Arc::new(Platform::open_region(config.clone(), region).await.unwrap());
@@ -52,14 +58,34 @@ impl Split {
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let tls = platform.tls.as_ref().unwrap().server.clone();
             let mut s1 = stopped.clone();
-            tokio::spawn(reelm_server::api::cells::serve(
-                cell_listener,
-                platform.clone(),
-                tls,
-                async move {
-                    let _ = s1.changed().await;
-                },
-            ));
+            let arrived = Arrived::default();
+            let log = arrived.clone();
+            let app = reelm_server::api::cells::router(platform.clone()).layer(
+                axum::middleware::from_fn(
+                    move |request: axum::extract::Request, next: axum::middleware::Next| {
+                        let path = request
+                            .uri()
+                            .path_and_query()
+                            .map(|pq| pq.to_string())
+                            .unwrap_or_default();
+                        log.lock().unwrap().push((path, request.headers().clone()));
+                        next.run(request)
+                    },
+                ),
+            );
+            let served_cell = platform.clone();
+            tokio::spawn(async move {
+                reelm_server::api::cells::serve_router(
+                    cell_listener,
+                    app,
+                    &served_cell,
+                    tls,
+                    async move {
+                        let _ = s1.changed().await;
+                    },
+                )
+                .await
+            });
             let mut s2 = stopped;
             let served = platform.clone();
             tokio::spawn(async move {
@@ -74,6 +100,7 @@ impl Split {
                 config.region(region).unwrap().cell_addr.clone(),
             );
             split.platforms.insert(region.to_string(), platform);
+            split.arrived.insert(region.to_string(), arrived);
             split.stops.push(stop);
         }
         split
@@ -232,6 +259,97 @@ async fn separate_cells_keep_people_home_and_share_only_public_data_over_mtls() 
             "{region}: {:?}",
             report.violations
         );
+    }
+}
+
+#[tokio::test]
+async fn another_regions_media_is_fetched_without_the_viewers_cookies() {
+    let split = Split::start().await;
+    // An EU creator's clip with a poster (uploads through the API have none), stored by the
+    // upload operation in the EU process.
+    let eve = split.signup("eu", "eve_eu", "FR").await;
+    let eu = split.platform("eu");
+    let eu_cell = eu.cell(&RegionId::new("eu").unwrap()).unwrap().clone();
+    let clip = &reelm_media::demo::clips()[0];
+    let row = reelm_content::videos::upload(
+        eu,
+        eve.user_id(),
+        &eu_cell,
+        reelm_content::videos::Upload {
+            bytes: bytes::Bytes::from_static(clip.video),
+            poster: Some(bytes::Bytes::from_static(clip.poster)),
+            caption: clip.caption.to_owned(),
+            hashtags: String::new(),
+            language: "en".to_owned(),
+        },
+    )
+    .await
+    .unwrap();
+    let vid = row.id.to_string();
+    // A US resident, signed in at her own edge, plays the EU video: her request carries her
+    // session and CSRF cookies, the CSRF header and an Authorization header.
+    let ann = split.signup("us", "ann_us", "US").await;
+    assert_eq!(ann.region, "us");
+    let csrf = ann.csrf.clone().unwrap();
+    let media_path = format!("/api/videos/{vid}/media");
+    let poster_path = format!("/api/videos/{vid}/poster");
+    let ranged = Client::send(
+        ann.request(reqwest::Method::GET, &media_path)
+            .header("range", "bytes=0-99")
+            .header("if-none-match", "\"not-it\"")
+            .header("accept", "video/mp4")
+            .header("authorization", "Bearer not-for-the-eu")
+            .header("x-csrf-token", &csrf)
+            .header("x-something-else", "stays home"),
+    )
+    .await;
+    assert_eq!(ranged.status, 206, "{}", ranged.text());
+    assert_eq!(ranged.body.len(), 100);
+    let poster = ann.get(&poster_path).await;
+    assert_eq!(poster.status, 200, "{}", poster.text());
+    assert_eq!(
+        poster.body, clip.poster,
+        "the poster streamed from the EU cell"
+    );
+
+    // What the EU cell received: both requests, forwarded by the US edge, with the viewer's
+    // conditional and range headers and nothing that says who she is.
+    let arrived = split.arrived["eu"].lock().unwrap().clone();
+    let media: Vec<_> = arrived.iter().filter(|(p, _)| *p == media_path).collect();
+    let posters: Vec<_> = arrived.iter().filter(|(p, _)| *p == poster_path).collect();
+    assert_eq!(media.len(), 1, "the media request reached the EU cell once");
+    assert_eq!(
+        posters.len(),
+        1,
+        "the poster request reached the EU cell once"
+    );
+    let (_, h) = media[0];
+    assert_eq!(h["range"], "bytes=0-99");
+    assert_eq!(h["if-none-match"], "\"not-it\"");
+    assert_eq!(h["accept"], "video/mp4");
+    assert_eq!(h[reelm_platform::link::FORWARDED_FROM], "us");
+    for (path, h) in media.iter().chain(&posters) {
+        for personal in [
+            "cookie",
+            "authorization",
+            "x-csrf-token",
+            "x-something-else",
+        ] {
+            assert!(
+                !h.contains_key(personal),
+                "{path} reached the EU cell with {personal}: {h:?}"
+            );
+        }
+    }
+    // Her cookies are nowhere in anything the EU cell received (cell calls included).
+    for (path, h) in &arrived {
+        for (name, value) in h {
+            let v = value.to_str().unwrap_or("");
+            assert!(
+                !v.contains("reelm_session") && !v.contains(&csrf),
+                "{path} reached the EU cell with {name}: {v}"
+            );
+        }
     }
 }
 
