@@ -35,12 +35,15 @@ pub use session::Session;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 /// A map from a type to one shared value of it: where subsystems keep platform-wide state
 /// without a field in [`Platform`] (which must not know them).
 #[derive(Default)]
-pub struct Extensions(Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
+///
+/// Read on hot paths (the recommender's state on every feed request), so a lookup takes a
+/// shared read lock; only the first use of a type takes the write lock.
+pub struct Extensions(RwLock<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>);
 
 impl Extensions {
     /// The value of type `T`, made by `init` when there is none yet.
@@ -48,12 +51,19 @@ impl Extensions {
         &self,
         init: impl FnOnce() -> Arc<T>,
     ) -> Arc<T> {
-        let Ok(mut map) = self.0.lock() else {
+        let found = |map: &HashMap<TypeId, Arc<dyn Any + Send + Sync>>| {
+            map.get(&TypeId::of::<T>())
+                .cloned()
+                .and_then(|v| v.downcast::<T>().ok())
+        };
+        if let Some(v) = self.0.read().ok().as_deref().and_then(found) {
+            return v;
+        }
+        let Ok(mut map) = self.0.write() else {
             return init();
         };
-        if let Some(v) = map.get(&TypeId::of::<T>()).cloned()
-            && let Ok(v) = v.downcast::<T>()
-        {
+        // Another caller may have made it between the two locks.
+        if let Some(v) = found(&map) {
             return v;
         }
         let v = init();

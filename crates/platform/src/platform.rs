@@ -582,11 +582,13 @@ impl Platform {
     /// Starts a background-job runner with `handlers` on every cell of this process (the
     /// server does this at start-up with every subsystem's handlers). Jobs left running by a
     /// crashed process are taken over when their lease expires and resume from their
-    /// checkpoint. The runners stop with the platform or at [`Platform::stop_jobs`].
+    /// checkpoint. The runners stop with the platform or at [`Platform::stop_jobs`]; calling
+    /// this again replaces them (a platform served twice does not run every job twice over).
     pub fn start_jobs(&self, handlers: reelm_jobs::Handlers) {
         let Ok(mut runners) = self.job_runners.lock() else {
             return;
         };
+        runners.clear();
         for cell in &self.cells {
             let config = reelm_jobs::RunnerConfig {
                 name: format!("{}-{}", cell.id(), std::process::id()),

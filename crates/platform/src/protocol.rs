@@ -19,7 +19,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version in every path.
-pub const VERSION: &str = "v1";
+/// v2: typed calls, all `POST` with JSON and wire types (v1 had GET routes and sent store
+/// rows); a v1 peer gets a clear 404 from a v2 cell instead of misreading an answer.
+pub const VERSION: &str = "v2";
 
 /// One call of the protocol.
 pub trait CellCall: Serialize + DeserializeOwned + Send + Sync + 'static {
@@ -325,7 +327,7 @@ macro_rules! calls {
                 type Response = $resp;
             }
         )*
-        /// Every call's path, for the endpoint's router and the docs.
+        /// Every built-in call's path (a test keeps them unique and relative).
         pub const PATHS: &[&str] = &[$($path,)*];
     };
 }

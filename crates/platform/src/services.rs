@@ -133,17 +133,6 @@ impl CellServices {
             })?;
         handler(cell, caller, body).await
     }
-
-    /// Every registered path.
-    pub fn paths(&self) -> Vec<&'static str> {
-        let mut p: Vec<&'static str> = self
-            .json
-            .read()
-            .map(|m| m.keys().copied().collect())
-            .unwrap_or_default();
-        p.sort();
-        p
-    }
 }
 
 /// Checks a delivery against the residency policy on the receiving side too: the source

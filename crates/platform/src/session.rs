@@ -165,14 +165,6 @@ impl Session {
     }
 }
 
-/// The audience of a request: the signed-in person's, or an anonymous one.
-pub async fn audience_of(session: Option<&Session>) -> Result<crate::gates::Audience, Error> {
-    match session {
-        Some(s) => s.audience().await,
-        None => Ok(crate::gates::Audience::default()),
-    }
-}
-
 /// The audience `gates` need: the viewer's home region always (the built-in screening gate
 /// needs it), their country and age band only when some installed gate may ask.
 pub async fn audience_for(

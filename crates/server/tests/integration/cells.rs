@@ -397,7 +397,7 @@ async fn the_cell_endpoint_refuses_peers_without_a_certificate_of_the_deployment
     // The cell interface is not part of the public API (the web app's page answers instead).
     let r = split
         .anon("eu")
-        .get("/cell/v1/eu/videos/recent?limit=5")
+        .get("/cell/v2/eu/videos/recent?limit=5")
         .await;
     assert!(
         r.header("content-type")
@@ -445,7 +445,7 @@ async fn talk(
         rustls::pki_types::ServerName::try_from(name.to_owned()).map_err(std::io::Error::other)?;
     let mut tls = connector.connect(server_name, tcp).await?;
     tls.write_all(
-        b"POST /cell/v1/eu/videos/recent HTTP/1.1\r\nhost: eu.cell.reelm\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"limit\":1}",
+        b"POST /cell/v2/eu/videos/recent HTTP/1.1\r\nhost: eu.cell.reelm\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"limit\":1}",
     )
     .await?;
     let mut answer = Vec::new();
